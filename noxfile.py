@@ -1,0 +1,82 @@
+# /// script
+# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7"]
+# ///
+"""Sessions of the mission-critical gate. Each one calls `tasks` in order; no logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tasks import gate
+from tasks.choose import Requested
+from tasks.errors import GateError
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+
+
+def _judge(session: nox.Session, requested: Requested) -> None:
+    _install(session, "suite", "service")
+    python = str(Path(session.bin) / "python")
+    try:
+        gate.judge(requested, python=python, log=session.log, posargs=session.posargs)
+    except GateError as exc:
+        session.error(str(exc))
+
+
+@nox.session(name="mission_critical-auto")
+def mission_critical_auto(session: nox.Session) -> None:
+    """Judge Docker if usable, else staging if configured, else the local reference backend."""
+    _judge(session, "auto")
+
+
+@nox.session(name="mission_critical-docker")
+def mission_critical_docker(session: nox.Session) -> None:
+    """Build and start the compose stack, judge it, remove it."""
+    _judge(session, "docker")
+
+
+@nox.session(name="mission_critical-staging")
+def mission_critical_staging(session: nox.Session) -> None:
+    """Probe the staging deployment, then judge it."""
+    _judge(session, "staging")
+
+
+@nox.session(name="mission_critical-local")
+def mission_critical_local(session: nox.Session) -> None:
+    """Start the reference backend as a local process and judge it."""
+    _judge(session, "local")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The project's own tests: unit, integration (real engine, TLS, processes), self-test."""
+    _install(session, "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: format check and lint."""
+    _install(session, "lint")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy strict over tasks, refservice, tests and this file."""
+    _install(session, "typecheck")
+    session.run("mypy", *session.posargs)

@@ -1,0 +1,231 @@
+"""One gate run: settings -> choice -> bring-up -> the suite -> report -> teardown (always).
+
+``judge`` is what every ``mission_critical-*`` session calls. It returns the summary of a passing
+run and raises ``GateError`` for everything else: a run that reaches no backend, or that runs no
+test, or skips one (unless allowed), fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tasks import choose, report
+from tasks.errors import BringUpError, GateError, ProbeError, VerdictError
+from tasks.settings import KEYS, EnvName, Settings, load_settings
+from tasks.signals import shielded, terminate_as_interrupt
+from tasks.target import Target, redact_url
+
+Log = Callable[[str], None]
+SUITE = "tests/mission_critical"
+SUITE_STOP_GRACE = 5.0
+
+
+def observe(env: EnvName, settings: Settings) -> choose.Observation:
+    if env == "docker":
+        from tasks import docker  # noqa: PLC0415 - the docker SDK only when docker is asked
+
+        return docker.observe_docker(settings)
+    if env == "staging":
+        return choose.observe_staging(settings)
+    return choose.Observation("local", usable=True, reason="the reference backend runs here")
+
+
+def serve(
+    env: EnvName, settings: Settings, *, python: str, log: Log, reason: str
+) -> AbstractContextManager[Target]:
+    if env == "docker":
+        from tasks import docker  # noqa: PLC0415
+
+        return docker.serve_docker(settings, log=log, reason=reason)
+    if env == "staging":
+        from tasks import staging  # noqa: PLC0415
+
+        return staging.serve_staging(settings, log=log, reason=reason)
+    from tasks import local  # noqa: PLC0415
+
+    return local.serve_local(settings, python=python, log=log, reason=reason)
+
+
+class _Clock:
+    def __init__(self, phases: dict[str, float]) -> None:
+        self.phases = phases
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+
+def judge(
+    requested: choose.Requested,
+    *,
+    python: str = sys.executable,
+    log: Log = print,
+    posargs: Sequence[str] = (),
+    root: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> report.Summary:
+    summary = report.Summary(requested=requested)
+    clock = _Clock(summary.phases)
+    with terminate_as_interrupt():
+        with clock.phase("settings"):
+            settings = load_settings(root, environ)
+        with clock.phase("choice"):
+            decision = choose.choose_environment(
+                requested, settings, lambda env: observe(env, settings)
+            )
+        for note in decision.notes:
+            log(note)
+        summary.rejected = [(o.env, o.reason) for o in decision.considered if not o.usable]
+        candidates: list[EnvName] = [decision.env]
+        if settings.fallback_on == "any":
+            candidates += list(decision.fallbacks)
+        reason = decision.reason
+        for index, env in enumerate(candidates):
+            if index:  # MC_FALLBACK_ON=any: a failed bring-up moves on, announced
+                seen = observe(env, settings)
+                if not seen.usable:
+                    summary.rejected.append((env, seen.reason))
+                    continue
+                reason = f"{seen.reason}; earlier candidates failed to start"
+            summary.env, summary.reason = env, reason
+            log(f"judging the {env} environment: {reason}")
+            try:
+                _run_once(env, settings, summary, clock, python=python, log=log, posargs=posargs)
+            except (BringUpError, ProbeError) as exc:
+                rest = candidates[index + 1 :]
+                if not rest:
+                    raise
+                summary.rejected.append((env, f"failed to start: {str(exc).splitlines()[0]}"))
+                log(f"WARNING: {env} failed to start - trying {rest[0]} (MC_FALLBACK_ON=any)")
+                continue
+            break
+    return summary
+
+
+def _run_once(
+    env: EnvName,
+    settings: Settings,
+    summary: report.Summary,
+    clock: _Clock,
+    *,
+    python: str,
+    log: Log,
+    posargs: Sequence[str],
+) -> None:
+    settings.report_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    base = settings.report_dir / f"mission_critical-{env}-{stamp}-{os.getpid()}"
+    junit, json_path = base.with_suffix(".xml"), base.with_suffix(".json")
+    summary.junit_path, summary.json_path = str(junit), str(json_path)
+    teardown_start = 0.0
+    try:
+        with clock.phase("bring-up"):
+            manager = serve(env, settings, python=python, log=log, reason=summary.reason)
+            target = manager.__enter__()
+        try:
+            summary.ws_url = redact_url(target.ws_url)
+            summary.http_url = redact_url(target.http_url)
+            summary.details = dict(target.details)
+            secrets = [*settings.secrets(), *(t.reveal() for t in target.tokens)]
+            if target.jwt_secret:
+                secrets.append(target.jwt_secret.reveal())
+            scrub = _scrubber(secrets)
+            with clock.phase("suite"):
+                code = run_suite(python, target, settings, junit, posargs, log, scrub)
+        except BaseException:
+            teardown_start = time.perf_counter()
+            with shielded():
+                if not manager.__exit__(*sys.exc_info()):
+                    raise
+        else:
+            teardown_start = time.perf_counter()
+            with shielded():
+                manager.__exit__(None, None, None)
+        summary.phases["teardown"] = time.perf_counter() - teardown_start
+        _conclude(summary, settings, code, junit)
+    except GateError as exc:
+        summary.verdict, summary.problem = "FAILED", str(exc).splitlines()[0]
+        raise
+    finally:
+        if summary.junit_path:
+            report.add_junit_properties(junit, summary.properties())
+            report.write_json(summary, json_path)
+        if summary.verdict != "not judged":
+            log(summary.as_text())
+
+
+def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Path) -> None:
+    counts, props = report.read_junit(junit)
+    summary.counts = counts
+    summary.backend_version = props.get("backend_version", "") or summary.details.get("version", "")
+    problem = ""
+    if code == 5 or counts.tests == 0:
+        problem = "no test ran: a gate that judges nothing must not pass"
+    elif counts.skipped and not settings.allow_skips:
+        problem = f"{counts.skipped} test(s) skipped (set MC_ALLOW_SKIPS=true to accept skips)"
+    elif code != 0 or counts.failures or counts.errors:
+        problem = f"{counts.failures + counts.errors} check(s) failed (pytest exit code {code})"
+    summary.verdict = "FAILED" if problem else "PASSED"
+    summary.problem = problem
+    if problem:
+        raise VerdictError(summary.env, problem)
+
+
+def run_suite(
+    python: str,
+    target: Target,
+    settings: Settings,
+    junit: Path,
+    posargs: Sequence[str],
+    log: Log,
+    scrub: Callable[[str], str],
+) -> int:
+    """pytest on the suite as a child; its output is passed through with secrets scrubbed."""
+    env = {k: v for k, v in os.environ.items() if k not in KEYS and not k.startswith("MC_")}
+    env.update(target.to_env(settings))
+    env["PYTHONUNBUFFERED"] = "1"
+    command = [python, "-m", "pytest", SUITE, "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    if sys.stdout.isatty():
+        command.append("--color=yes")
+    command += list(posargs)
+    log(f"running the suite against {redact_url(target.ws_url)}")
+    process = subprocess.Popen(
+        command, cwd=settings.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    try:
+        for raw in iter(process.stdout.readline, b""):
+            sys.stdout.write(scrub(raw.decode(errors="replace")))
+            sys.stdout.flush()
+        return process.wait()
+    finally:
+        if process.poll() is None:  # interrupted: give pytest a moment, then make sure
+            process.terminate()
+            try:
+                process.wait(timeout=SUITE_STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        process.stdout.close()
+
+
+def _scrubber(values: Sequence[str]) -> Callable[[str], str]:
+    secrets = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    def scrub(text: str) -> str:
+        for value in secrets:
+            text = text.replace(value, "***")
+        return text
+
+    return scrub
