@@ -1,0 +1,155 @@
+"""Fault modes: each one breaks exactly one rule of docs/protocol.md and nothing else.
+
+The suite proves it can say *no* by running against the reference backend started with
+`--fault NAME`. The stream faults rewrite a run's planned steps (pure functions); the
+others are small predicates the server asks at the one place the rule is kept.
+
+| fault                   | rule the suite must name |
+|-------------------------|--------------------------|
+| drop_completed          | delivery                 |
+| reorder                 | started-first            |
+| leak                    | isolation                |
+| no_auth                 | auth                     |
+| crash_on_malformed      | bad-input                |
+| never_answer            | delivery                 |
+| duplicate_started       | started-first            |
+| wrong_run_id            | ids                      |
+| after_completed         | completed-last           |
+| no_pong                 | ping                     |
+| orphan_tool_completed   | tool-pairing             |
+| health_fail             | health                   |
+| no_thinking             | thinking                 |
+| bad_schema              | schema                   |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, get_args
+
+from refservice.agent import Step
+
+Fault = Literal[
+    "drop_completed",
+    "reorder",
+    "leak",
+    "no_auth",
+    "crash_on_malformed",
+    "never_answer",
+    "duplicate_started",
+    "wrong_run_id",
+    "after_completed",
+    "no_pong",
+    "orphan_tool_completed",
+    "health_fail",
+    "no_thinking",
+    "bad_schema",
+]
+FAULTS: tuple[Fault, ...] = get_args(Fault)
+
+BROKEN_RULE: dict[Fault, str] = {
+    "drop_completed": "delivery",
+    "reorder": "started-first",
+    "leak": "isolation",
+    "no_auth": "auth",
+    "crash_on_malformed": "bad-input",
+    "never_answer": "delivery",
+    "duplicate_started": "started-first",
+    "wrong_run_id": "ids",
+    "after_completed": "completed-last",
+    "no_pong": "ping",
+    "orphan_tool_completed": "tool-pairing",
+    "health_fail": "health",
+    "no_thinking": "thinking",
+    "bad_schema": "schema",
+}
+
+ORPHAN_EXECUTION_ID = "exec-orphan-never-opened"
+ORPHAN_TOOL_NAME = "phantom_tool"
+
+
+def parse_fault(name: str) -> Fault:
+    """The fault called `name`; ValueError naming the valid ones otherwise."""
+    for fault in FAULTS:
+        if fault == name:
+            return fault
+    raise ValueError(f"unknown fault {name!r}; expected one of: {', '.join(FAULTS)}")
+
+
+def first_index(steps: list[Step], event_type: str) -> int | None:
+    return next((i for i, step in enumerate(steps) if step.type == event_type), None)
+
+
+def rewrite_steps(fault: Fault | None, planned: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The steps a run really sends under `fault` (the plan itself when it is a clean run)."""
+    steps = list(planned)
+    if fault == "drop_completed":
+        steps = [step for step in steps if step.type != "agent_completed"]
+    elif fault == "reorder":
+        index = first_index(steps, "agent_thinking")
+        if index is not None:
+            thinking = steps.pop(index)
+            steps.insert(0, dataclasses.replace(thinking, pause=0.0))
+    elif fault == "duplicate_started":
+        index = first_index(steps, "agent_started")
+        if index is not None:
+            steps.insert(index + 1, steps[index])
+    elif fault == "after_completed":
+        pause = max((step.pause for step in steps), default=0.0)
+        steps.append(Step("agent_thinking", {"reasoning": "One more thought, too late."}, pause))
+    elif fault == "orphan_tool_completed":
+        index = first_index(steps, "agent_completed")
+        orphan = Step(
+            "tool_completed",
+            {
+                "tool_name": ORPHAN_TOOL_NAME,
+                "execution_id": ORPHAN_EXECUTION_ID,
+                "success": True,
+                "results": {},
+                "duration": 0.0,
+            },
+        )
+        steps.insert(len(steps) if index is None else index, orphan)
+    elif fault == "no_thinking":
+        steps = [step for step in steps if step.type != "agent_thinking"]
+    elif fault == "bad_schema":
+        steps = [
+            dataclasses.replace(
+                step, fields={k: v for k, v in step.fields.items() if k != "success"}
+            )
+            if step.type == "tool_completed"
+            else step
+            for step in steps
+        ]
+    return tuple(steps)
+
+
+def stamp_run_id(fault: Fault | None, run_id: str, step: Step) -> str:
+    """The run_id an event carries: wrong for every event but agent_started under wrong_run_id."""
+    if fault == "wrong_run_id" and step.type != "agent_started":
+        return run_id + "-x"
+    return run_id
+
+
+def checks_tokens(fault: Fault | None) -> bool:
+    return fault != "no_auth"
+
+
+def answers_ping(fault: Fault | None) -> bool:
+    return fault != "no_pong"
+
+
+def starts_runs(fault: Fault | None) -> bool:
+    return fault != "never_answer"
+
+
+def crashes_on_malformed(fault: Fault | None) -> bool:
+    return fault == "crash_on_malformed"
+
+
+def leaks_events(fault: Fault | None) -> bool:
+    return fault == "leak"
+
+
+def health_status(fault: Fault | None) -> int:
+    return 500 if fault == "health_fail" else 200
