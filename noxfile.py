@@ -1,5 +1,5 @@
 # /// script
-# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7"]
+# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7", "websockets>=14"]
 # ///
 """Sessions of the mission-critical gate. Each one calls `tasks` in order; no logic lives here."""
 
@@ -24,7 +24,7 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+    session.install(*dict.fromkeys(nox.project.dependency_groups(PYPROJECT, *groups)))
 
 
 def _judge(session: nox.Session, requested: Requested) -> None:

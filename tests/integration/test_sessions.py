@@ -1,0 +1,88 @@
+"""The nox sessions end to end, as a user runs them: real nox, real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.settings import KEYS
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "mc-test-secret-0123456789abcdef0123456789"
+
+
+def run_nox(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in KEYS}
+    clean.update({"MC_REPORT_DIR": str(tmp_path / "reports"), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--no-color", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def reports(tmp_path: Path) -> list[dict[str, object]]:
+    found = sorted((tmp_path / "reports").glob("mission_critical-*.json"))
+    return [json.loads(path.read_text()) for path in found]
+
+
+@pytest.mark.slow
+def test_local_session_passes_and_says_what_it_judged(tmp_path: Path) -> None:
+    done = run_nox(tmp_path, "-s", "mission_critical-local", MC_JWT_SECRET=SECRET)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "mission-critical gate: PASSED" in out
+    assert "local (requested: local)" in out
+    [summary] = reports(tmp_path)
+    assert summary["env"] == "local"
+    assert summary["verdict"] == "PASSED"
+    counts = summary["counts"]
+    assert isinstance(counts, dict)
+    assert counts["failures"] == counts["errors"] == counts["skipped"] == 0
+    assert counts["tests"] > 0
+    assert str(summary["ws_url"]).startswith("ws://127.0.0.1:")
+    # the secret never leaves the child: not in output, not in any report file
+    assert SECRET not in out
+    for path in (tmp_path / "reports").iterdir():
+        assert SECRET not in path.read_text(errors="replace"), path
+    pid = str(summary["details"]["pid"])  # type: ignore[index]
+    assert not Path(f"/proc/{pid}/cmdline").exists() or b"refservice" not in Path(
+        f"/proc/{pid}/cmdline"
+    ).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_run_where_no_test_runs_fails(tmp_path: Path) -> None:
+    done = run_nox(tmp_path, "-s", "mission_critical-local", "--", "-k", "no_such_test_anywhere")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "no test ran" in out
+    assert "Traceback" not in out
+
+
+def test_auto_with_nothing_usable_fails_and_lists_each_candidate(tmp_path: Path) -> None:
+    done = run_nox(tmp_path, "-s", "mission_critical-auto", MC_ENV_ORDER="staging")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Failed to start Docker services and no staging fallback configured" in out
+    assert "staging: STAGING_WEBSOCKET_URL is not set" in out
+    assert "Traceback" not in out
+
+
+def test_a_bad_setting_stops_the_run_naming_the_key(tmp_path: Path) -> None:
+    done = run_nox(tmp_path, "-s", "mission_critical-local", MC_USERS="lots")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "bad setting MC_USERS (environment variable MC_USERS)" in out
+    assert "expected a whole number" in out
+    assert "Traceback" not in out
+    assert reports(tmp_path) == []
