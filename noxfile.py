@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tasks import gate
 from tasks.choose import Requested
 from tasks.errors import GateError
+from tasks.settings import load_settings
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -58,6 +59,21 @@ def mission_critical_staging(session: nox.Session) -> None:
 def mission_critical_local(session: nox.Session) -> None:
     """Start the reference backend as a local process and judge it."""
     _judge(session, "local")
+
+
+@nox.session(name="probe-staging", default=False)
+def probe_staging(session: nox.Session) -> None:
+    """Run the staging probes (health, handshake, ping) alone and print a table."""
+    from tasks import staging  # noqa: PLC0415 - only this session needs the probes
+
+    try:
+        results = staging.probe_staging(load_settings(), session.log)
+    except GateError as exc:
+        session.error(str(exc))
+    print(staging.format_probe_table(results))
+    failure = staging.first_failure(results)
+    if failure is not None:
+        session.error(str(failure))
 
 
 @nox.session

@@ -250,20 +250,24 @@ def _read_profile(path: Path, group: Group | None) -> dict[str, tuple[str, str]]
     values: dict[str, tuple[str, str]] = {}
     with path.open(encoding="utf-8") as stream:
         for binding in parse_stream(stream):
-            line = binding.original.line
+            text = binding.original.string  # dotenv counts leading blank lines into a binding
+            line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
             where = f"file {path.name}, line {line}"
-            if binding.error:
-                text = binding.original.string.strip()
-                raise SettingsError(where, text.split("=")[0][:40] or "?", "line does not parse")
+            if binding.error:  # name the key only if it looks like one: the line may be a secret
+                name = text.split("=", 1)[0].strip() if "=" in text else ""
+                name = name if name.isidentifier() and len(name) <= 64 else "?"
+                raise SettingsError(where, name, "line does not parse")
             if binding.key is None:
                 continue
             key = binding.key
+            if binding.value is None or not key.isidentifier():  # a bare word may be a secret
+                raise SettingsError(where, key if key in KEYS else "?", "not a KEY=value line")
             spec = KEYS.get(key)
             if spec is None:
                 raise SettingsError(where, key, "unknown key (see .env.example for the keys)")
             if group is not None and spec.group != group:
-                home = ".env" if spec.group == "common" else f".env.{spec.group}"
-                raise SettingsError(where, key, f"belongs in {home} or .env, not {path.name}")
+                home = ".env" if spec.group == "common" else f".env.{spec.group} or .env"
+                raise SettingsError(where, key, f"belongs in {home}, not {path.name}")
             if key in values:
                 raise SettingsError(where, key, f"set twice (first at {values[key][1]})")
             values[key] = (binding.value or "", where)

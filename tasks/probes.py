@@ -1,0 +1,297 @@
+"""The staging probes themselves: HTTP health, WebSocket handshake + greeting, ping round trip.
+
+Each probe is bounded by ``Plan.bound`` and timed, and turns every failure into a ``ProbeResult``
+holding a ``ProbeError`` (probe, what it saw, how long it waited, the URL redacted). Nothing here
+reads settings: ``tasks.staging.plan_probes`` resolves them into a ``Plan`` first. No message
+holds a token or a secret (``scrub`` removes any that a peer echoes back). The probes connect
+directly (no HTTP proxy) and never send a token over plain ws:// to a host that is not loopback
+unless the plan allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from tasks.errors import ProbeError
+from tasks.settings import is_loopback
+from tasks.target import redact_url
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+ProbeName = Literal["health", "handshake", "ping"]
+Outcome = Literal["pass", "fail", "not run"]
+
+PROBES: tuple[ProbeName, ...] = ("health", "handshake", "ping")
+USER_AGENT = "mission-critical-gate probe"
+MAX_HEALTH_BYTES = 64 * 1024
+UNTRUSTED_HINT = "if the deployment uses a private CA, name its PEM file in STAGING_CA_BUNDLE"
+REJECTED_HINT = "the token was rejected: check STAGING_JWT_SECRET or STAGING_TOKENS"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    probe: ProbeName
+    outcome: Outcome
+    seconds: float
+    detail: str  # what it saw; never a token
+    url: str  # redacted
+    error: ProbeError | None = None
+    facts: dict[str, str] = field(default_factory=dict)  # e.g. backend_version, ping_ms
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the probes talk to, resolved once from Settings."""
+
+    ws_url: str
+    http_url: str  # the health base
+    health_url: str
+    bound: float
+    auth: str  # how the probe authenticates, for the summary (no value)
+    token: str = field(repr=False)
+    context: ssl.SSLContext | None = field(repr=False)
+    insecure_ok: bool
+    secrets: tuple[str, ...] = field(repr=False)
+
+
+# ---- messages -----------------------------------------------------------------------------------
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying what a network failure was (never the request's headers)."""
+    from urllib.error import URLError  # noqa: PLC0415
+
+    from websockets.exceptions import (  # noqa: PLC0415
+        ConnectionClosed,
+        InvalidHandshake,
+        InvalidStatus,
+    )
+
+    if isinstance(exc, URLError) and isinstance(exc.reason, BaseException):
+        return describe_error(exc.reason)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message}); {UNTRUSTED_HINT}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        why = f" ({REJECTED_HINT})" if status in {401, 403} else ""
+        return f"handshake refused with HTTP {status}{why}"
+    if isinstance(exc, ConnectionClosed):
+        frame = exc.rcvd
+        if frame is None:
+            return "connection dropped without a close frame"
+        why = f" ({frame.reason[:80]})" if frame.reason else ""
+        hint = f"; {REJECTED_HINT}" if frame.code == 1008 else ""
+        return f"connection closed with code {frame.code}{why}{hint}"
+    if isinstance(exc, InvalidHandshake):
+        return f"handshake failed ({exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"host name does not resolve ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+def _fail(plan: Plan, probe: ProbeName, seen: str, waited: float, url: str) -> ProbeResult:
+    safe = scrub(seen, plan.secrets)
+    error = ProbeError(probe, safe, waited, redact_url(url))
+    return ProbeResult(probe, "fail", waited, safe, redact_url(url), error)
+
+
+def not_run(plan: Plan, probe: ProbeName, why: str) -> ProbeResult:
+    return ProbeResult(probe, "not run", 0.0, why, redact_url(plan.ws_url))
+
+
+# ---- health -------------------------------------------------------------------------------------
+
+
+def probe_health(plan: Plan) -> ProbeResult:
+    """GET the health URL in a daemon thread, so a silent server costs the bound and no more."""
+    box: list[tuple[int, bytes] | BaseException] = []
+    worker = threading.Thread(
+        target=_fetch_into, args=(plan, box), name="mc-staging-health", daemon=True
+    )
+    start = time.monotonic()
+    worker.start()
+    worker.join(plan.bound)
+    waited = time.monotonic() - start
+    url = plan.health_url
+    if not box:
+        return _fail(plan, "health", f"no answer within {plan.bound:g}s", waited, url)
+    answer = box[0]
+    if isinstance(answer, BaseException):
+        return _fail(plan, "health", describe_error(answer), waited, url)
+    status, body = answer
+    text = body[:MAX_HEALTH_BYTES].decode("utf-8", errors="replace")
+    if status != 200:
+        snippet = " ".join(text.split())[:120]
+        return _fail(
+            plan, "health", f"HTTP {status}" + (f": {snippet}" if snippet else ""), waited, url
+        )
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return _fail(plan, "health", "HTTP 200 but the body is not JSON", waited, url)
+    if not isinstance(document, dict):
+        kind = type(document).__name__
+        return _fail(
+            plan, "health", f"HTTP 200 but the body is a JSON {kind}, not an object", waited, url
+        )
+    facts: dict[str, str] = {}
+    detail = "HTTP 200, JSON object"
+    version = document.get("version")
+    if version is not None:
+        facts["backend_version"] = scrub(str(version), plan.secrets)[:80]
+        detail += f", version {facts['backend_version']}"
+    return ProbeResult("health", "pass", waited, detail, redact_url(url), facts=facts)
+
+
+def _fetch_into(plan: Plan, box: list[tuple[int, bytes] | BaseException]) -> None:
+    from urllib.error import HTTPError  # noqa: PLC0415
+    from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener  # noqa: PLC0415
+
+    handlers: list[Any] = [ProxyHandler({})]
+    if plan.context is not None:
+        handlers.append(HTTPSHandler(context=plan.context))
+    request = Request(  # noqa: S310 - the scheme is checked by the settings (http or https)
+        plan.health_url, headers={"Accept": "application/json", "User-Agent": USER_AGENT}
+    )
+    try:
+        with build_opener(*handlers).open(request, timeout=plan.bound) as response:
+            box.append((response.status, response.read(MAX_HEALTH_BYTES + 1)))
+    except HTTPError as exc:
+        with exc:
+            box.append((exc.code, exc.read(MAX_HEALTH_BYTES + 1)))
+    except BaseException as exc:  # reported as the probe's verdict
+        box.append(exc)
+
+
+# ---- handshake and ping -------------------------------------------------------------------------
+
+
+def refuse_plain_ws(plan: Plan) -> ProbeResult | None:
+    """The handshake's failure when it would send a token in clear text to a remote host."""
+    parts = urlsplit(plan.ws_url)
+    host = parts.hostname or ""
+    if parts.scheme != "ws" or is_loopback(host) or plan.insecure_ok:
+        return None
+    seen = (
+        f"refused to send a token over plain ws:// to {host}; use wss:// "
+        "or set STAGING_ALLOW_INSECURE_WS=true"
+    )
+    return _fail(plan, "handshake", seen, 0.0, plan.ws_url)
+
+
+def probe_socket(plan: Plan) -> list[ProbeResult]:
+    """The handshake (with token and greeting) and then the ping, on one connection."""
+    refused = refuse_plain_ws(plan)
+    if refused is not None:
+        return [refused, not_run(plan, "ping", "needs a handshake")]
+    return asyncio.run(_probe_socket(plan))
+
+
+async def _probe_socket(plan: Plan) -> list[ProbeResult]:
+    from websockets.asyncio.client import connect  # noqa: PLC0415
+
+    start = time.monotonic()
+    stage = "no handshake response"
+    connection: ClientConnection | None = None
+    try:
+        try:
+            async with asyncio.timeout(plan.bound):
+                connection = await connect(
+                    plan.ws_url,
+                    additional_headers={"Authorization": f"Bearer {plan.token}"},
+                    ssl=plan.context if plan.ws_url.startswith("wss://") else None,
+                    proxy=None,
+                    open_timeout=None,
+                    ping_interval=None,
+                    close_timeout=plan.bound,
+                    user_agent_header=USER_AGENT,
+                )
+                stage = "handshake done but no greeting"
+                raw = await connection.recv()
+        except TimeoutError:
+            seen = f"{stage} within {plan.bound:g}s"
+            failed = _fail(plan, "handshake", seen, time.monotonic() - start, plan.ws_url)
+            return [failed, not_run(plan, "ping", "needs a handshake")]
+        except Exception as exc:
+            seen = describe_error(exc)
+            if stage != "no handshake response":
+                seen += " before the greeting"
+            failed = _fail(plan, "handshake", seen, time.monotonic() - start, plan.ws_url)
+            return [failed, not_run(plan, "ping", "needs a handshake")]
+        waited = time.monotonic() - start
+        problem = check_greeting(raw)
+        if problem:
+            failed = _fail(plan, "handshake", problem, waited, plan.ws_url)
+            return [failed, not_run(plan, "ping", "needs a handshake")]
+        detail = f"greeting connection_established; auth: {plan.auth}"
+        shaken = ProbeResult("handshake", "pass", waited, detail, redact_url(plan.ws_url))
+        return [shaken, await _probe_ping(plan, connection)]
+    finally:
+        if connection is not None:
+            with suppress(Exception):
+                async with asyncio.timeout(plan.bound):
+                    await connection.close()
+
+
+def check_greeting(raw: str | bytes) -> str | None:
+    """Why the first message is not a valid greeting, or None when it is."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return "the first message is not JSON"
+    if not isinstance(message, dict):
+        return "the first message is not a JSON object"
+    if message.get("type") != "connection_established":
+        return f"the first message is {str(message.get('type'))[:40]!r}, not connection_established"
+    data = message.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("connection_id"), str):
+        return "the greeting lacks data.connection_id"
+    return None
+
+
+async def _probe_ping(plan: Plan, connection: ClientConnection) -> ProbeResult:
+    start = time.monotonic()
+    others = 0
+    try:
+        async with asyncio.timeout(plan.bound):
+            await connection.send(json.dumps({"type": "ping"}))
+            while True:
+                with suppress(ValueError):
+                    message = json.loads(await connection.recv())
+                    if isinstance(message, dict) and message.get("type") == "pong":
+                        break
+                others += 1
+    except TimeoutError:
+        seen = f"no pong within {plan.bound:g}s ({others} other messages)"
+        return _fail(plan, "ping", seen, time.monotonic() - start, plan.ws_url)
+    except Exception as exc:
+        return _fail(plan, "ping", describe_error(exc), time.monotonic() - start, plan.ws_url)
+    waited = time.monotonic() - start
+    facts = {"ping_ms": f"{waited * 1000:.1f}"}
+    detail = f"pong in {waited * 1000:.1f} ms"
+    return ProbeResult("ping", "pass", waited, detail, redact_url(plan.ws_url), facts=facts)

@@ -1,0 +1,212 @@
+"""Staging: probe a remote deployment before judging it, then hand the suite its Target.
+
+Three probes run in order (``tasks.probes``), each bounded by STAGING_PROBE_TIMEOUT and timed:
+
+    health     GET <STAGING_BACKEND_URL>/health answers 200 with a JSON object (`version` reported)
+    handshake  the WebSocket handshake to STAGING_WEBSOCKET_URL with a token, then the
+               `connection_established` greeting
+    ping       {"type": "ping"} answered by {"type": "pong"} on that connection, timed
+
+TLS is verified against the system roots, or against STAGING_CA_BUNDLE when it is set. No token
+is sent over plain ws:// to a host that is not loopback unless STAGING_ALLOW_INSECURE_WS is true.
+A failed probe is a ``ProbeError`` (probe, what it saw, how long it waited, the URL redacted);
+no message ever holds a token or a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from tasks.errors import ProbeError, SettingsError
+from tasks.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
+from tasks.settings import Settings
+from tasks.target import Target, redact_url
+
+__all__ = ["ProbeResult", "format_probe_table", "probe_staging", "serve_staging"]
+
+Log = Callable[[str], None]
+
+HEALTH_PATH = "/health"
+PROBE_SUBJECT = "mc-probe"
+TOKEN_LIFETIME = 600  # seconds a minted probe token stays valid
+CONFIGURED = "Configured for staging testing: WebSocket={url}"
+NO_AUTH = "staging needs STAGING_JWT_SECRET (to mint tokens) or STAGING_TOKENS (static tokens)"
+UNSET = "not set in .env.staging, .env or the environment"
+
+
+# ---- plan ---------------------------------------------------------------------------------------
+
+
+def plan_probes(settings: Settings) -> Plan:
+    """Resolve URLs, token and TLS; ``SettingsError`` when a required key is missing."""
+    ws_url = settings.staging_websocket_url
+    if not ws_url:
+        raise SettingsError(UNSET, "STAGING_WEBSOCKET_URL", "staging needs the deployment's URL")
+    http_url = settings.staging_backend_url or derive_http_url(ws_url)
+    if settings.staging_jwt_secret:
+        token = mint_token(settings.staging_jwt_secret.reveal(), PROBE_SUBJECT)
+        auth = f"HS256 token minted from STAGING_JWT_SECRET (sub={PROBE_SUBJECT})"
+    elif settings.staging_tokens:
+        token = settings.staging_tokens[0].reveal()
+        auth = f"static token 1 of {len(settings.staging_tokens)} from STAGING_TOKENS"
+    else:
+        raise SettingsError(UNSET, "STAGING_JWT_SECRET", NO_AUTH)
+    needs_tls = ws_url.startswith("wss://") or http_url.startswith("https://")
+    return Plan(
+        ws_url=ws_url,
+        http_url=http_url,
+        health_url=http_url.rstrip("/") + HEALTH_PATH,
+        bound=settings.staging_probe_timeout,
+        auth=auth,
+        token=token,
+        context=make_tls_context(ca_bundle_path(settings)) if needs_tls else None,
+        insecure_ok=settings.staging_allow_insecure_ws,
+        secrets=(token, *settings.secrets()),
+    )
+
+
+def derive_http_url(ws_url: str) -> str:
+    """The health base when STAGING_BACKEND_URL is unset: same host and port as the socket."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+def ca_bundle_path(settings: Settings) -> str | None:
+    if not settings.staging_ca_bundle:
+        return None
+    return str((settings.root / settings.staging_ca_bundle).resolve())
+
+
+def make_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Verifying context: hostname checked, system roots or the named CA file."""
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def mint_token(secret: str, subject: str, lifetime: int = TOKEN_LIFETIME) -> str:
+    """An HS256 JWT with ``sub``, ``iat`` and ``exp`` (stdlib only: no JWT library needed here)."""
+    now = int(time.time())
+    header = {"alg": "HS256", "typ": "JWT"}
+    claims = {"sub": subject, "iat": now, "exp": now + lifetime}
+    signing_input = f"{_b64_json(header)}.{_b64_json(claims)}".encode("ascii")
+    signature = hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
+    return f"{signing_input.decode('ascii')}.{_b64(signature)}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64_json(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+# ---- the public steps ---------------------------------------------------------------------------
+
+
+def probe_staging(
+    settings: Settings, log: Log, *, stop_at_first_failure: bool = False
+) -> list[ProbeResult]:
+    """Run every probe (or up to the first failure) and return one result per probe, in order."""
+    return run_probes(plan_probes(settings), log, stop_at_first_failure=stop_at_first_failure)
+
+
+def run_probes(plan: Plan, log: Log, *, stop_at_first_failure: bool = False) -> list[ProbeResult]:
+    log(
+        f"Probing staging: WebSocket={redact_url(plan.ws_url)} "
+        f"health={redact_url(plan.health_url)} (each probe bounded by {plan.bound:g}s)"
+    )
+    results = [probe_health(plan)]
+    _log_result(log, results[0])
+    if stop_at_first_failure and results[0].outcome != "pass":
+        return [
+            *results,
+            not_run(plan, "handshake", "health failed"),
+            not_run(plan, "ping", "health failed"),
+        ]
+    for result in probe_socket(plan):
+        results.append(result)
+        _log_result(log, result)
+    return results
+
+
+def _log_result(log: Log, result: ProbeResult) -> None:
+    if result.outcome != "not run":
+        log(
+            f"probe {result.probe}: {result.outcome} in {format_seconds(result.seconds)} "
+            f"({result.detail})"
+        )
+
+
+def first_failure(results: list[ProbeResult]) -> ProbeError | None:
+    return next((r.error for r in results if r.error is not None), None)
+
+
+def format_probe_table(results: list[ProbeResult]) -> str:
+    """A plain-text table: probe, result, time, what it saw."""
+    rows = [("probe", "result", "time", "detail")]
+    rows += [
+        (
+            r.probe,
+            r.outcome.upper() if r.outcome == "fail" else r.outcome,
+            "-" if r.outcome == "not run" else format_seconds(r.seconds),
+            r.detail,
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3]])
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+@contextmanager
+def serve_staging(settings: Settings, *, log: Log, reason: str) -> Iterator[Target]:
+    """Probe staging (a failed probe raises ProbeError), then yield its Target; no teardown."""
+    plan = plan_probes(settings)
+    results = run_probes(plan, log, stop_at_first_failure=True)
+    failure = first_failure(results)
+    if failure is not None:
+        raise failure
+    facts = {key: value for r in results for key, value in r.facts.items()}
+    details = {
+        "health_url": redact_url(plan.health_url),
+        "auth": plan.auth,
+        "tls": _describe_tls(plan, settings),
+        **{f"probe_{r.probe}_s": f"{r.seconds:.3f}" for r in results},
+    }
+    if "backend_version" in facts:
+        details["version"] = facts["backend_version"]
+    log(CONFIGURED.format(url=redact_url(plan.ws_url)))
+    yield Target(
+        env="staging",
+        ws_url=plan.ws_url,
+        http_url=plan.http_url,
+        reason=reason,
+        jwt_secret=settings.staging_jwt_secret,
+        tokens=settings.staging_tokens,
+        ca_bundle=ca_bundle_path(settings),
+        details=details,
+    )
+
+
+def _describe_tls(plan: Plan, settings: Settings) -> str:
+    if plan.context is None:
+        return "none (plain ws/http)"
+    bundle = ca_bundle_path(settings)
+    return f"verified against {bundle}" if bundle else "verified against the system roots"

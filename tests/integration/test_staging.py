@@ -1,0 +1,396 @@
+"""Staging probes against a TLS "staging" on loopback: the reference backend behind a real TLS
+terminator (tls_proxy.py) with a certificate from a throwaway trustme CA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jwt
+import pytest
+import trustme
+
+from refservice import __version__
+from tasks.choose import DOCKER_TO_STAGING
+from tasks.errors import ProbeError, SettingsError
+from tasks.probes import probe_socket
+from tasks.settings import KEYS, Settings, load_settings
+from tasks.staging import (
+    ProbeResult,
+    format_probe_table,
+    mint_token,
+    plan_probes,
+    probe_staging,
+    serve_staging,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.integration.conftest import ServiceLauncher
+
+ROOT = Path(__file__).resolve().parents[2]
+PROXY = Path(__file__).with_name("tls_proxy.py")
+SECRET = "mc-staging-secret-0123456789abcdef0123456789"
+BOUND = 2.0  # STAGING_PROBE_TIMEOUT in these tests
+SLACK = 1.0  # what a bounded wait may overrun by on a loaded machine
+
+
+@dataclass
+class TlsFront:
+    """Starts TLS proxies (certificate for 127.0.0.1 from a trustme CA) and stops them all."""
+
+    workdir: Path
+    ca_file: Path
+    chain_file: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, upstream_port: int) -> int:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            port: int = listener.getsockname()[1]
+            fd = listener.fileno()
+            with (self.workdir / f"proxy-{port}.log").open("wb") as log:
+                command = [sys.executable, str(PROXY), "--fd", str(fd)]
+                command += ["--upstream-port", str(upstream_port)]
+                command += ["--cert-chain", str(self.chain_file)]
+                process = subprocess.Popen(command, pass_fds=[fd], stderr=log)
+        self.started.append(process)
+        return port
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            process.terminate()
+            try:
+                process.wait(3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(3)
+
+
+@pytest.fixture(scope="module")
+def tls_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFront]:
+    workdir = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
+        str(workdir / "chain.pem")
+    )
+    front = TlsFront(workdir, workdir / "ca.pem", workdir / "chain.pem")
+    try:
+        yield front
+    finally:
+        front.stop_all()
+
+
+@pytest.fixture(scope="module")
+def staging_port(module_refservice_launcher: ServiceLauncher, tls_front: TlsFront) -> int:
+    """The TLS port of a clean reference backend (shared by the module's tests)."""
+    service = module_refservice_launcher.start(secret=SECRET)
+    return tls_front.start(service.port)
+
+
+def staging(tmp_path: Path, port: int, ca: Path | None, **overrides: str | None) -> Settings:
+    environ: dict[str, str | None] = {
+        "STAGING_WEBSOCKET_URL": f"wss://127.0.0.1:{port}/ws",
+        "STAGING_BACKEND_URL": f"https://127.0.0.1:{port}",
+        "STAGING_JWT_SECRET": SECRET,
+        "STAGING_CA_BUNDLE": str(ca) if ca else None,
+        "STAGING_PROBE_TIMEOUT": f"{BOUND:g}",
+        **overrides,
+    }
+    return load_settings(tmp_path, {k: v for k, v in environ.items() if v is not None})
+
+
+def outcomes(results: list[ProbeResult]) -> dict[str, str]:
+    return {r.probe: r.outcome for r in results}
+
+
+def test_probes_pass_against_tls_staging(
+    tmp_path: Path, staging_port: int, tls_front: TlsFront
+) -> None:
+    lines: list[str] = []
+    results = probe_staging(staging(tmp_path, staging_port, tls_front.ca_file), lines.append)
+    assert outcomes(results) == {"health": "pass", "handshake": "pass", "ping": "pass"}
+    assert all(0 < r.seconds < BOUND for r in results)
+    assert results[0].facts == {"backend_version": __version__}
+    assert "ping_ms" in results[2].facts
+    table = format_probe_table(results).splitlines()
+    assert table[0].split() == ["probe", "result", "time", "detail"]
+    assert [row.split()[:2] for row in table[1:]] == [[p, "pass"] for p in outcomes(results)]
+    assert SECRET not in "\n".join(lines)
+
+
+def test_serve_staging_yields_a_target_with_provenance(
+    tmp_path: Path, staging_port: int, tls_front: TlsFront
+) -> None:
+    lines: list[str] = []
+    settings = staging(tmp_path, staging_port, tls_front.ca_file)
+    with serve_staging(settings, log=lines.append, reason="requested explicitly") as target:
+        assert target.env == "staging"
+        assert target.ws_url == f"wss://127.0.0.1:{staging_port}/ws"
+        assert target.http_url == f"https://127.0.0.1:{staging_port}"
+        assert target.ca_bundle == str(tls_front.ca_file.resolve())
+        assert target.jwt_secret is not None
+        assert target.jwt_secret.reveal() == SECRET
+        assert target.details["version"] == __version__
+        assert target.details["tls"] == f"verified against {tls_front.ca_file.resolve()}"
+        assert set(target.details) >= {"probe_health_s", "probe_handshake_s", "probe_ping_s"}
+    assert f"Configured for staging testing: WebSocket=wss://127.0.0.1:{staging_port}/ws" in lines
+    assert SECRET not in repr(target) + "\n".join(lines)
+
+
+def test_a_static_token_is_enough_and_never_shown(
+    tmp_path: Path, staging_port: int, tls_front: TlsFront
+) -> None:
+    now = int(time.time())
+    token = jwt.encode({"sub": "static-user", "exp": now + 300}, SECRET, algorithm="HS256")
+    settings = staging(
+        tmp_path, staging_port, tls_front.ca_file, STAGING_JWT_SECRET=None, STAGING_TOKENS=token
+    )
+    lines: list[str] = []
+    results = probe_staging(settings, lines.append)
+    assert outcomes(results) == {"health": "pass", "handshake": "pass", "ping": "pass"}
+    assert "static token 1 of 1" in results[1].detail
+    assert token not in "\n".join(lines) + format_probe_table(results) + repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [("127.0.0.1", "unable to get local issuer certificate"), ("localhost", "Hostname mismatch")],
+)
+def test_an_untrusted_certificate_fails_health_and_handshake(
+    tmp_path: Path, staging_port: int, tls_front: TlsFront, host: str, why: str
+) -> None:
+    ca = tls_front.ca_file if host == "localhost" else None  # no bundle: the system roots
+    settings = staging(
+        tmp_path,
+        staging_port,
+        ca,
+        STAGING_WEBSOCKET_URL=f"wss://{host}:{staging_port}/ws",
+        STAGING_BACKEND_URL=f"https://{host}:{staging_port}",
+    )
+    results = probe_staging(settings, print)
+    assert outcomes(results) == {"health": "fail", "handshake": "fail", "ping": "not run"}
+    for result in results[:2]:
+        assert result.error is not None
+        assert "TLS certificate not trusted" in result.detail
+        assert why in result.detail
+        assert result.seconds < BOUND
+    with pytest.raises(ProbeError) as caught:
+        serve_staging(settings, log=print, reason="test").__enter__()
+    assert caught.value.probe == "health"
+    assert str(caught.value).startswith(f"probe health failed at https://{host}:{staging_port}/")
+
+
+def test_health_500_fails_the_health_probe(
+    tmp_path: Path, refservice_launcher: ServiceLauncher, tls_front: TlsFront
+) -> None:
+    service = refservice_launcher.start("--fault", "health_fail", secret=SECRET)
+    settings = staging(tmp_path, tls_front.start(service.port), tls_front.ca_file)
+    results = probe_staging(settings, print)
+    assert outcomes(results) == {"health": "fail", "handshake": "pass", "ping": "pass"}
+    assert results[0].detail.startswith("HTTP 500")
+    start = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        serve_staging(settings, log=print, reason="test").__enter__()
+    assert time.monotonic() - start < BOUND
+    assert (caught.value.probe, caught.value.seen[:8]) == ("health", "HTTP 500")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "seen"),
+    [
+        ({"STAGING_JWT_SECRET": "a-wrong-secret-0123456789abcdef0123456789"}, "HTTP 401"),
+        ({"STAGING_JWT_SECRET": None, "STAGING_TOKENS": "not.a.jwt"}, "HTTP 401"),
+        ({"STAGING_WEBSOCKET_URL": "wss://127.0.0.1:{port}/not-the-socket"}, "HTTP 404"),
+    ],
+    ids=["rejected-secret", "rejected-static-token", "refused-path"],
+)
+def test_a_refused_handshake_fails_the_handshake_probe(
+    tmp_path: Path,
+    staging_port: int,
+    tls_front: TlsFront,
+    overrides: dict[str, str | None],
+    seen: str,
+) -> None:
+    filled = {k: v.format(port=staging_port) if v else v for k, v in overrides.items()}
+    settings = staging(tmp_path, staging_port, tls_front.ca_file, **filled)
+    results = probe_staging(settings, print)
+    assert outcomes(results) == {"health": "pass", "handshake": "fail", "ping": "not run"}
+    error = results[1].error
+    assert error is not None
+    assert f"handshake refused with {seen}" in error.seen
+    assert str(error).startswith("probe handshake failed at wss://127.0.0.1:")
+    assert "not.a.jwt" not in str(error)
+    assert SECRET not in str(error)
+
+
+@pytest.mark.parametrize("scheme", ["wss", "ws"])
+def test_a_server_that_never_answers_fails_within_the_bound(tmp_path: Path, scheme: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts or answers
+        port = silent.getsockname()[1]
+        http = "https" if scheme == "wss" else "http"
+        settings = staging(
+            tmp_path,
+            port,
+            None,
+            STAGING_WEBSOCKET_URL=f"{scheme}://127.0.0.1:{port}/ws",
+            STAGING_BACKEND_URL=f"{http}://127.0.0.1:{port}",
+            STAGING_PROBE_TIMEOUT="0.5",
+        )
+        start = time.monotonic()
+        results = probe_staging(settings, print)
+        took = time.monotonic() - start
+        assert outcomes(results) == {"health": "fail", "handshake": "fail", "ping": "not run"}
+        assert results[0].detail == "no answer within 0.5s"
+        assert results[1].detail == "no handshake response within 0.5s"
+        assert all(0.5 <= r.seconds < 0.5 + SLACK for r in results[:2])
+        assert took < 1 + SLACK
+        start = time.monotonic()
+        with pytest.raises(ProbeError) as caught:
+            serve_staging(settings, log=print, reason="test").__enter__()
+        assert caught.value.probe == "health"
+        assert 0.5 <= caught.value.waited < 0.5 + SLACK
+        assert time.monotonic() - start < 0.5 + SLACK
+
+
+def test_nothing_listening_fails_fast_as_refused(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe_port:
+        port = probe_port.getsockname()[1]
+    settings = staging(
+        tmp_path,
+        port,
+        None,
+        STAGING_WEBSOCKET_URL=f"ws://127.0.0.1:{port}/ws",
+        STAGING_BACKEND_URL=f"http://127.0.0.1:{port}",
+    )
+    results = probe_staging(settings, print)
+    assert [(r.outcome, r.detail) for r in results[:2]] == [("fail", "connection refused")] * 2
+    assert all(r.seconds < BOUND for r in results)
+
+
+def test_no_token_goes_over_plain_ws_to_a_remote_host(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        staging(tmp_path, 443, None, STAGING_WEBSOCKET_URL="ws://staging.invalid/ws")
+    assert caught.value.key == "STAGING_WEBSOCKET_URL"
+    # Settings built some other way: the probe itself refuses before any connection (a
+    # connection attempt to an .invalid name would fail differently, with a name lookup error).
+    settings = staging(tmp_path, 443, None, STAGING_WEBSOCKET_URL="wss://staging.invalid/ws")
+    unsafe = dataclasses.replace(settings, staging_websocket_url="ws://staging.invalid/ws")
+    handshake, ping = probe_socket(plan_probes(unsafe))
+    assert handshake.outcome == "fail"
+    assert handshake.seconds == 0.0
+    assert handshake.detail.startswith(
+        "refused to send a token over plain ws:// to staging.invalid"
+    )
+    assert ping.outcome == "not run"
+
+
+def test_staging_needs_a_url_and_credentials(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        plan_probes(load_settings(tmp_path, {}))
+    assert caught.value.key == "STAGING_WEBSOCKET_URL"
+    with pytest.raises(SettingsError) as caught:
+        plan_probes(load_settings(tmp_path, {"STAGING_WEBSOCKET_URL": "wss://example.com/ws"}))
+    assert caught.value.key == "STAGING_JWT_SECRET"
+    assert "STAGING_TOKENS" in caught.value.problem
+
+
+def test_minted_tokens_verify_as_hs256_with_sub_and_exp() -> None:
+    claims = jwt.decode(mint_token(SECRET, "mc-probe"), SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "mc-probe"
+    assert 0 < claims["exp"] - time.time() <= 600
+
+
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # a daemon that is not there
+SESSIONS = [
+    ("mission_critical-staging", {}, "requested explicitly (staging)"),
+    ("mission_critical-auto", {**NO_DOCKER, "USE_STAGING_FALLBACK": "true"}, DOCKER_TO_STAGING),
+    (
+        "mission_critical-auto",
+        {"USE_STAGING_SERVICES": "true"},
+        "USE_STAGING_SERVICES=true is deprecated: use USE_STAGING_FALLBACK=true",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("session", "extra", "announced"), SESSIONS, ids=["staging", "auto-fallback", "auto-legacy"]
+)
+def test_a_session_judges_tls_staging_and_leaks_nothing(
+    tmp_path: Path,
+    staging_port: int,
+    tls_front: TlsFront,
+    session: str,
+    extra: dict[str, str],
+    announced: str,
+) -> None:
+    token = jwt.encode({"sub": "ci-static", "exp": int(time.time()) + 900}, SECRET, "HS256")
+    out, reports = run_nox(
+        tmp_path,
+        session,
+        STAGING_WEBSOCKET_URL=f"wss://127.0.0.1:{staging_port}/ws",
+        STAGING_BACKEND_URL=f"https://127.0.0.1:{staging_port}",
+        STAGING_JWT_SECRET=SECRET,
+        STAGING_TOKENS=token,
+        STAGING_CA_BUNDLE=str(tls_front.ca_file),
+        **extra,
+    )
+    assert announced in out
+    assert f"Configured for staging testing: WebSocket=wss://127.0.0.1:{staging_port}/ws" in out
+    assert "mission-critical gate: PASSED" in out
+    [summary_file] = [p for p in reports if p.suffix == ".json"]
+    summary = json.loads(summary_file.read_text())
+    assert (summary["env"], summary["verdict"]) == ("staging", "PASSED")
+    assert summary["backend_version"] == __version__
+    assert summary["ws_url"] == f"wss://127.0.0.1:{staging_port}/ws"
+    assert {"probe_health_s", "probe_handshake_s", "probe_ping_s"} <= set(summary["details"])
+    assert summary["counts"]["tests"] > 0
+    assert summary["counts"]["skipped"] == summary["counts"]["failures"] == 0
+    rejected = [env for env, _ in summary["rejected"]]
+    assert rejected == (["docker"] if "DOCKER_HOST" in extra else [])
+    [junit] = [p for p in reports if p.suffix == ".xml"]
+    assert 'name="mc_env" value="staging"' in junit.read_text()
+    for text in [out, *(p.read_text(errors="replace") for p in reports)]:
+        assert SECRET not in text
+        assert token not in text
+        assert token.split(".")[2] not in text  # not even the signature alone
+
+
+def test_require_env_fails_auto_when_a_legacy_flag_picks_staging(tmp_path: Path) -> None:
+    environ = {"TEST_MODE": "staging", "MC_REQUIRE_ENV": "docker"}
+    url = "wss://staging.invalid/ws"  # never contacted: the choice fails first
+    out, reports = run_nox(tmp_path, "mission_critical-auto", STAGING_WEBSOCKET_URL=url, **environ)
+    assert "MC_REQUIRE_ENV=docker but the run would judge staging" in out
+    assert "Traceback" not in out
+    assert reports == []
+
+
+def run_nox(tmp_path: Path, session: str, **environ: str) -> tuple[str, list[Path]]:
+    """`nox -s session` with only these gate settings; its output and its report files."""
+    env = {k: v for k, v in os.environ.items() if k not in KEYS and k != "DOCKER_HOST"}
+    env |= {"MC_REPORT_DIR": str(tmp_path / "reports"), **environ}
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", "--no-color", "-s", session],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    passed = "mission-critical gate: PASSED" in out
+    assert (done.returncode == 0) == passed, out[-4000:]
+    reports = sorted((tmp_path / "reports").iterdir()) if (tmp_path / "reports").exists() else []
+    return out, reports
