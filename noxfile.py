@@ -61,6 +61,17 @@ def mission_critical_local(session: nox.Session) -> None:
     _judge(session, "local")
 
 
+@nox.session(default=False)
+def docker_cleanup(session: nox.Session) -> None:
+    """Remove compose stacks left behind by runs that were killed outright."""
+    from tasks import docker  # noqa: PLC0415 - only this session needs the docker SDK
+
+    try:
+        docker.sweep(load_settings(), log=session.log)
+    except GateError as exc:
+        session.error(str(exc))
+
+
 @nox.session(name="probe-staging", default=False)
 def probe_staging(session: nox.Session) -> None:
     """Run the staging probes (health, handshake, ping) alone and print a table."""

@@ -6,7 +6,15 @@ access, so importing ``tasks`` from the noxfile costs nothing and does not need 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
+
+# invoke puts this folder itself at the front of sys.path before importing the package; then
+# `import docker` inside tasks/ would find tasks/docker.py instead of the docker SDK. Our modules
+# import each other as `tasks.x`, so the folder is not needed there.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
 
 
 def __getattr__(name: str) -> Any:

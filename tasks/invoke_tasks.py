@@ -1,9 +1,14 @@
-"""The invoke collection: one step at a time, for debugging (`inv --list`)."""
+"""The invoke collection: the gate's steps one at a time, for debugging (`inv --list`).
+
+Each task calls the same function a nox session does; a ``GateError`` becomes a one-line exit.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any, cast
 
 from invoke.collection import Collection
@@ -14,64 +19,121 @@ from invoke.tasks import Task, task
 from tasks import gate
 from tasks.choose import Requested
 from tasks.errors import GateError
-from tasks.settings import load_settings
+from tasks.settings import Settings, load_settings
 
 
-def _fail(exc: GateError) -> Exit:
-    return Exit(str(exc), code=1)
+def _step(fn: Callable[..., None]) -> Task[Any]:
+    """A task whose GateError ends the command with its message instead of a traceback."""
+
+    @wraps(fn)
+    def run(c: Context, *args: Any, **kwargs: Any) -> None:
+        try:
+            fn(c, *args, **kwargs)
+        except GateError as exc:
+            raise Exit(str(exc), code=1) from None
+
+    return cast("Task[Any]", task(run))
 
 
-@task(help={"fault": "a fault mode of the reference backend", "port": "0 picks a free port"})
-def serve(c: Context, fault: str = "", port: int = 0) -> None:
-    """Run the reference backend in the foreground until Ctrl-C; print its URLs and a token."""
+def _settings() -> Settings:
+    return load_settings()
+
+
+# ---- local ------------------------------------------------------------------------------------
+
+
+@_step
+def serve(c: Context, fault: str = "") -> None:
+    """Run the reference backend in the foreground until Ctrl-C (--fault NAME breaks a rule)."""
     from tasks import local  # noqa: PLC0415
 
-    try:
-        settings = load_settings()
-        with local.serve_local(
-            settings,
-            python=sys.executable,
-            log=print,
-            reason="inv local.serve",
-            fault=fault or None,
-        ) as target:
-            print(f"WebSocket: {target.ws_url}\nHealth:    {target.http_url}/health")
-            print("Secret: set MC_JWT_SECRET in .env to choose it (it is never printed)")
+    reason = "inv local.serve"
+    with local.serve_local(
+        _settings(), python=sys.executable, log=print, reason=reason, fault=fault or None
+    ) as target:
+        print(f"WebSocket: {target.ws_url}\nHealth:    {target.http_url}/health")
+        print("The JWT secret is MC_JWT_SECRET from .env (a random one if unset; never printed).")
+        try:
             while True:
                 time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopped")
-    except GateError as exc:
-        raise _fail(exc) from None
+        except KeyboardInterrupt:
+            print("stopping")
 
 
-def _judge(requested: Requested) -> None:
-    try:
+# ---- docker -----------------------------------------------------------------------------------
+
+
+@_step
+def build(c: Context) -> None:
+    """Build the service image (and, without a registry, its local base image)."""
+    from tasks import docker  # noqa: PLC0415
+
+    docker.build(_settings(), log=print)
+
+
+@_step
+def up(c: Context) -> None:
+    """Start a stack and leave it running; prints its URLs."""
+    from tasks import docker  # noqa: PLC0415
+
+    target = docker.up(_settings(), log=print)
+    print(f"WebSocket: {target.ws_url}\nHealth:    {target.http_url}/health")
+
+
+@_step
+def down(c: Context, project: str = "") -> None:
+    """Remove one stack (--project), or every stack of this gate that no live run owns."""
+    from tasks import docker  # noqa: PLC0415
+
+    docker.down(_settings(), log=print, project=project or None)
+
+
+@_step
+def logs(c: Context, project: str = "", tail: int = 100) -> None:
+    """Print the last lines of each container's log."""
+    from tasks import docker  # noqa: PLC0415
+
+    docker.logs(_settings(), log=print, project=project or None, tail=tail)
+
+
+@_step
+def sweep(c: Context) -> None:
+    """Remove stacks left behind by runs that were killed outright."""
+    from tasks import docker  # noqa: PLC0415
+
+    docker.sweep(_settings(), log=print)
+
+
+# ---- staging ----------------------------------------------------------------------------------
+
+
+@_step
+def probe(c: Context) -> None:
+    """Run the staging probes and print a table."""
+    from tasks import staging  # noqa: PLC0415
+
+    results = staging.probe_staging(_settings(), print)
+    print(staging.format_probe_table(results))
+    failure = staging.first_failure(results)
+    if failure is not None:
+        raise failure
+
+
+# ---- the whole gate ---------------------------------------------------------------------------
+
+
+def _judge_task(requested: Requested) -> Task[Any]:
+    def judge(c: Context) -> None:
         gate.judge(requested)
-    except GateError as exc:
-        raise _fail(exc) from None
+
+    judge.__doc__ = f"The whole gate on {requested} (as `nox -s mission_critical-{requested}`)."
+    judge.__name__ = requested
+    return _step(judge)
 
 
-@task
-def auto(c: Context) -> None:
-    """Judge Docker if usable, else staging if configured, else the local backend."""
-    _judge("auto")
-
-
-@task
-def judge_local(c: Context) -> None:
-    """Judge the reference backend started as a local process."""
-    _judge("local")
-
-
-def _task(fn: Any) -> Task[Any]:
-    return cast("Task[Any]", fn)
-
-
-local_ns = Collection("local")
-local_ns.add_task(_task(serve))
-gate_ns = Collection("gate")
-gate_ns.add_task(_task(auto))
-gate_ns.add_task(_task(judge_local), name="local")
-
-namespace = Collection(local_ns, gate_ns)
+namespace = Collection(
+    Collection("local", serve),
+    Collection("docker", build, up, down, logs, sweep),
+    Collection("staging", probe),
+    Collection("gate", *(_judge_task(r) for r in ("auto", "docker", "staging", "local"))),
+)

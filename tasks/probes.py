@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -33,6 +34,10 @@ Outcome = Literal["pass", "fail", "not run"]
 
 PROBES: tuple[ProbeName, ...] = ("health", "handshake", "ping")
 USER_AGENT = "mission-critical-gate probe"
+# The probes' own websockets logger, never below WARNING: at DEBUG, websockets logs the
+# handshake's headers, a token among them, and nox runs with a DEBUG root logger.
+QUIET_LOGGER = logging.getLogger("tasks.probes.websockets")
+QUIET_LOGGER.setLevel(logging.WARNING)
 MAX_HEALTH_BYTES = 64 * 1024
 UNTRUSTED_HINT = "if the deployment uses a private CA, name its PEM file in STAGING_CA_BUNDLE"
 REJECTED_HINT = "the token was rejected: check STAGING_JWT_SECRET or STAGING_TOKENS"
@@ -230,6 +235,7 @@ async def _probe_socket(plan: Plan) -> list[ProbeResult]:
                     ping_interval=None,
                     close_timeout=plan.bound,
                     user_agent_header=USER_AGENT,
+                    logger=QUIET_LOGGER,  # its DEBUG lines would carry the Authorization header
                 )
                 stage = "handshake done but no greeting"
                 raw = await connection.recv()
