@@ -1,0 +1,100 @@
+"""The reference backend's pure parts: message parsing, token extraction, the agent plan."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import pytest
+
+from refservice.agent import plan_run
+from refservice.auth import AuthError, extract_token
+from refservice.faults import FAULTS, parse_fault, rewrite_steps
+from refservice.messages import BadInput, Ping, StartRun, parse_client_message, render_message
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "JSON_PARSE_ERROR"),
+        ("[1, 2]", "JSON_PARSE_ERROR"),
+        (b'{"type": "ping"}', "JSON_PARSE_ERROR"),
+        ('{"kind": "ping"}', "VALIDATION_ERROR"),
+        ('{"type": "dance"}', "UNKNOWN_MESSAGE_TYPE"),
+        ('{"type": "start_agent"}', "VALIDATION_ERROR"),
+        ('{"type": "start_agent", "payload": {"user_request": "x"}}', "VALIDATION_ERROR"),
+        ('{"type": "user_message", "payload": {"thread_id": "t"}}', "VALIDATION_ERROR"),
+        (
+            json.dumps(
+                {
+                    "type": "start_agent",
+                    "payload": {"user_request": "x", "thread_id": "t", "run_id": 5},
+                }
+            ),
+            "VALIDATION_ERROR",
+        ),
+    ],
+)
+def test_bad_frames_get_their_error_code(frame: str | bytes, code: str) -> None:
+    parsed = parse_client_message(frame)
+    assert isinstance(parsed, BadInput)
+    assert parsed.code == code
+
+
+def test_good_frames_parse() -> None:
+    assert parse_client_message('{"type": "ping"}') == Ping()
+    start = (
+        '{"type": "start_agent", "payload": {"user_request": "q", "thread_id": "t", "run_id": "r"}}'
+    )
+    assert parse_client_message(start) == StartRun("q", "t", "r")
+    message = '{"type": "user_message", "payload": {"message": "q", "thread_id": "t"}}'
+    assert parse_client_message(message) == StartRun("q", "t", None)
+
+
+def test_render_message_shapes() -> None:
+    flat = json.loads(render_message("agent_started", {"run_id": "r"}, "flat"))
+    data = json.loads(render_message("agent_started", {"run_id": "r"}, "data"))
+    assert flat == {"type": "agent_started", "run_id": "r"}
+    assert data == {"type": "agent_started", "data": {"run_id": "r"}}
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_token_is_found_in_header_then_subprotocol_then_query() -> None:
+    sub = [f"chat, jwt.{_b64('from-sub')}"]
+    found = extract_token("Bearer from-header", sub, "/ws?token=from-query")
+    assert found is not None
+    assert (found.source, found.token) == ("header", "from-header")
+    found = extract_token(None, sub, "/ws?token=from-query")
+    assert found is not None
+    assert (found.source, found.token) == ("subprotocol", "from-sub")
+    found = extract_token("Basic abc", [], "/ws?token=from-query")
+    assert found is not None
+    assert (found.source, found.token) == ("query", "from-query")
+    assert extract_token(None, [], "/ws") is None
+
+
+def test_a_broken_subprotocol_token_is_an_auth_error() -> None:
+    with pytest.raises(AuthError):
+        extract_token(None, ["jwt.a"], "/ws")
+
+
+def test_a_clean_plan_has_the_five_events_in_contract_order() -> None:
+    steps = plan_run("what is up?", 0.01, random.Random(1))
+    types = [s.type for s in steps]
+    assert types[0] == "agent_started"
+    assert types[-1] == "agent_completed"
+    assert "agent_thinking" in types[: types.index("tool_executing")]
+    assert types.index("tool_executing") < types.index("tool_completed")
+    assert all(s.pause >= 0 for s in steps)
+
+
+def test_every_fault_parses_and_a_clean_run_is_not_rewritten() -> None:
+    steps = plan_run("q", 0.0, random.Random(2))
+    assert rewrite_steps(None, steps) == steps
+    assert [parse_fault(name) for name in FAULTS] == list(FAULTS)
+    with pytest.raises(ValueError, match="unknown fault"):
+        parse_fault("gremlins")
