@@ -55,9 +55,10 @@ def test_local_session_passes_and_says_what_it_judged(tmp_path: Path) -> None:
     for path in (tmp_path / "reports").iterdir():
         assert SECRET not in path.read_text(errors="replace"), path
     pid = str(summary["details"]["pid"])  # type: ignore[index]
-    assert not Path(f"/proc/{pid}/cmdline").exists() or b"refservice" not in Path(
-        f"/proc/{pid}/cmdline"
-    ).read_bytes()
+    assert (
+        not Path(f"/proc/{pid}/cmdline").exists()
+        or b"refservice" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
 
 
 @pytest.mark.slow
