@@ -58,7 +58,7 @@ def start_service(
             start_new_session=True,  # Ctrl-C goes to us; we stop it in teardown
         )
     try:
-        line = _read_ready_line(process, settings.local_ready_timeout)
+        line = read_ready_line(process, settings.local_ready_timeout)
         fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
         return Service(
             process,
@@ -78,7 +78,8 @@ def start_service(
         raise
 
 
-def _read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+def read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """The READY line refservice prints once listening; BringUpError if it dies or stays silent."""
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     buffer = b""

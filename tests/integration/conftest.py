@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import selectors
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tasks.local import read_ready_line, stop_service
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -24,7 +23,6 @@ READY_PATTERN = re.compile(
     r"READY host=(?P<host>\S+) port=(?P<port>\d+) listening_at=(?P<at>\d+(?:\.\d+)?)"
 )
 READY_TIMEOUT = 15.0  # seconds from spawn to the READY line (a cold interpreter start)
-STOP_TIMEOUT = 3.0  # seconds a SIGTERM gets before SIGKILL in the finalizer
 
 
 @dataclass(frozen=True)
@@ -47,40 +45,9 @@ class RunningService:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
 
-def read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """The first stdout line of `process`, waiting at most `timeout` seconds."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no READY line within {timeout:.0f} s (got {buffer!r})")
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                raise RuntimeError(
-                    f"refservice exited with {process.wait(timeout)} before READY "
-                    f"(stdout so far {buffer!r})"
-                )
-            buffer += chunk
-    return buffer.split(b"\n", 1)[0].decode()
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM, then SIGKILL after `timeout`; always reaps the child."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
-    if process.stdout is not None:
-        process.stdout.close()
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL; always reaps the child (the harness's own stop)."""
+    stop_service(process)
 
 
 @dataclass

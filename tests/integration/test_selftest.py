@@ -36,7 +36,7 @@ CLEAN_TIMEOUT = "5"  # a clean backend answers long before: room for a busy mach
 SUITE_ENV = {"MC_USERS": "5", "MC_GRACE": "0.3", "MC_ENV": "selftest"}
 STATIC_USERS = 2  # fewer than MC_USERS: the load check must skip in static-token mode
 
-# From the reference backend's contract (/tmp/faults.md, docs/refservice.md): the rule the
+# From the fault table in docs/refservice.md: the rule the
 # suite must name for each fault. Written here, not imported, so the two can disagree.
 FAULT_RULES: dict[str, str] = {
     "drop_completed": "delivery",

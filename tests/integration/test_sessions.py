@@ -87,3 +87,15 @@ def test_a_bad_setting_stops_the_run_naming_the_key(tmp_path: Path) -> None:
     assert "expected a whole number" in out
     assert "Traceback" not in out
     assert reports(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_thousand_concurrent_users_pass_against_the_reference_backend(tmp_path: Path) -> None:
+    done = run_nox(
+        tmp_path, "-s", "mission_critical-local", "--", "-k", "many_users", MC_USERS="1000"
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "users=1000" in out
+    [summary] = reports(tmp_path)
+    assert summary["verdict"] == "PASSED"

@@ -12,7 +12,7 @@ import pytest
 
 from .client import ContractError, Endpoint, Session, close_all, require_clean
 from .contract import NO_RUN, Ledger, Violation
-from .schemas import schema_errors
+from .event_schemas import schema_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -11,7 +11,7 @@ import pytest
 
 from .client import Endpoint, Session, new_id, require_clean
 from .contract import NO_RUN, Ledger, Message, RunIds, Violation
-from .schemas import schema_errors
+from .event_schemas import schema_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -12,7 +12,7 @@ import pytest
 
 from .client import Endpoint, Session, require_clean
 from .contract import EVENT_TYPES, Ledger
-from .schemas import schema_errors
+from .event_schemas import schema_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -29,7 +29,7 @@ from tests.mission_critical.environment import (
     UsageError,
     read_settings,
 )
-from tests.mission_critical.schemas import schema_errors
+from tests.mission_critical.event_schemas import schema_errors
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 USER, OTHER = "user-a", "user-b"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import random
+from random import Random
 
 import pytest
 
 from refservice.agent import plan_run
 from refservice.auth import AuthError, extract_token
-from refservice.faults import FAULTS, parse_fault, rewrite_steps
+from refservice.faults import BROKEN_RULE, FAULTS, parse_fault, rewrite_steps, stamp_run_id
 from refservice.messages import BadInput, Ping, StartRun, parse_client_message, render_message
+from tests.mission_critical.contract import EVENT_TYPES, RunIds, check_run, normalize
+from tests.mission_critical.event_schemas import schema_errors
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ def test_a_broken_subprotocol_token_is_an_auth_error() -> None:
 
 
 def test_a_clean_plan_has_the_five_events_in_contract_order() -> None:
-    steps = plan_run("what is up?", 0.01, random.Random(1))
+    steps = plan_run("what is up?", 0.01, Random(1))
     types = [s.type for s in steps]
     assert types[0] == "agent_started"
     assert types[-1] == "agent_completed"
@@ -93,8 +95,56 @@ def test_a_clean_plan_has_the_five_events_in_contract_order() -> None:
 
 
 def test_every_fault_parses_and_a_clean_run_is_not_rewritten() -> None:
-    steps = plan_run("q", 0.0, random.Random(2))
+    steps = plan_run("q", 0.0, Random(2))
     assert rewrite_steps(None, steps) == steps
     assert [parse_fault(name) for name in FAULTS] == list(FAULTS)
     with pytest.raises(ValueError, match="unknown fault"):
         parse_fault("gremlins")
+
+
+# ---- the backend's stream faults, judged by the suite's own contract logic, without sockets ----
+
+STREAM_FAULTS = (
+    "drop_completed",
+    "reorder",
+    "duplicate_started",
+    "wrong_run_id",
+    "after_completed",
+    "orphan_tool_completed",
+    "no_thinking",
+    "bad_schema",
+)
+
+
+def _events(fault: str | None) -> list[dict[str, object]]:
+    steps = rewrite_steps(parse_fault(fault) if fault else None, plan_run("q", 0.0, Random(3)))
+    return [
+        normalize(
+            json.loads(
+                render_message(
+                    step.type,
+                    {
+                        "run_id": stamp_run_id(parse_fault(fault) if fault else None, "r1", step),
+                        "thread_id": "t1",
+                        "user_id": "u1",
+                        "timestamp": 1.0,
+                        **step.fields,
+                    },
+                    "flat",
+                )
+            )
+        )
+        for step in steps
+    ]
+
+
+def test_the_clean_stream_keeps_every_rule() -> None:
+    ids = RunIds(thread_id="t1", user_id="u1", run_id="r1")
+    assert check_run(_events(None), ids, schema_errors=schema_errors, require=EVENT_TYPES) == []
+
+
+@pytest.mark.parametrize("fault", STREAM_FAULTS)
+def test_each_stream_fault_breaks_exactly_its_rule(fault: str) -> None:
+    ids = RunIds(thread_id="t1", user_id="u1", run_id="r1")
+    found = check_run(_events(fault), ids, schema_errors=schema_errors, require=EVENT_TYPES)
+    assert {v.rule for v in found} == {BROKEN_RULE[parse_fault(fault)]}, found
