@@ -3,127 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import http.client
 import json
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 import jwt
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.typing import Subprotocol
 
 from refservice import __version__
+from tests.integration.refclient import (
+    FAST,
+    FIVE,
+    FORGED_SECRET,
+    REPO_ROOT,
+    WAIT,
+    AuthMethod,
+    collect_quietly,
+    collect_run,
+    event_types,
+    greet,
+    http_get,
+    make_token,
+    open_client,
+    read_field,
+    recv_json,
+    send_start,
+)
 
 if TYPE_CHECKING:
     from tests.integration.conftest import RunningService, ServiceLauncher
-
-AuthMethod = Literal["header", "subprotocol", "query", "none"]
-FIVE = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
-WAIT = 5.0  # bound on any single network wait
-QUIET = 0.4  # a window with no message; >= 25 x the longest pause at --delay 0.01
-FAST = ("--delay", "0.01")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FORGED_SECRET = "not-the-secret-" + "x" * 32
-
-
-def make_token(
-    service: RunningService, sub: str = "alice", ttl: float = 300, secret: str | None = None
-) -> str:
-    key = secret or service.secret
-    assert key is not None
-    return jwt.encode({"sub": sub, "exp": int(time.time() + ttl)}, key, algorithm="HS256")
-
-
-def open_client(
-    service: RunningService, token: str | None, method: AuthMethod = "header"
-) -> connect:
-    url, headers = service.ws_url, {}
-    subprotocols: list[Subprotocol] | None = None
-    if method == "header" and token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    elif method == "subprotocol" and token is not None:
-        encoded = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
-        subprotocols = [Subprotocol(f"jwt.{encoded}")]
-    elif method == "query" and token is not None:
-        url += f"?token={token}"
-    return connect(
-        url,
-        additional_headers=headers,
-        subprotocols=subprotocols,
-        open_timeout=WAIT,
-        close_timeout=1,
-    )
-
-
-async def recv_json(ws: ClientConnection, bound: float = WAIT) -> dict[str, Any]:
-    async with asyncio.timeout(bound):
-        message = json.loads(await ws.recv())
-    assert isinstance(message, dict)
-    return message
-
-
-async def greet(ws: ClientConnection) -> str:
-    greeting = await recv_json(ws)
-    assert greeting["type"] == "connection_established"
-    connection_id = greeting["data"]["connection_id"]
-    assert isinstance(connection_id, str)
-    return connection_id
-
-
-async def send_start(ws: ClientConnection, run_id: str, thread_id: str = "t-1") -> None:
-    payload = {"user_request": "find the weather", "thread_id": thread_id, "run_id": run_id}
-    await ws.send(json.dumps({"type": "start_agent", "payload": payload}))
-
-
-async def collect_quietly(ws: ClientConnection, quiet: float = QUIET) -> list[dict[str, Any]]:
-    """Every message until none arrives for `quiet` seconds (bounded by 10 s overall)."""
-    messages: list[dict[str, Any]] = []
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                messages.append(await recv_json(ws, quiet))
-            except TimeoutError:
-                return messages
-
-
-async def collect_run(ws: ClientConnection, run_id: str) -> list[dict[str, Any]]:
-    """The events of `run_id` up to agent_completed, then any stragglers in a quiet window."""
-    events: list[dict[str, Any]] = []
-    async with asyncio.timeout(WAIT):
-        while not events or events[-1]["type"] != "agent_completed":
-            message = await recv_json(ws)
-            if read_field(message, "run_id") == run_id:
-                events.append(message)
-    return events + await collect_quietly(ws)
-
-
-def read_field(message: dict[str, Any], key: str) -> Any:
-    """Top level wins; else inside `data` (the contract's flat or data shape)."""
-    if key in message:
-        return message[key]
-    data = message.get("data")
-    return data.get(key) if isinstance(data, dict) else None
-
-
-def event_types(events: list[dict[str, Any]]) -> list[str]:
-    return [event["type"] for event in events]
-
-
-def http_get(service: RunningService, path: str) -> tuple[int, str, bytes]:
-    conn = http.client.HTTPConnection(service.host, service.port, timeout=WAIT)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.getheader("Content-Type") or "", response.read()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -369,103 +281,6 @@ async def test_users_are_isolated(flat_service: RunningService) -> None:
 
 
 # -- fault modes: each changes the one behaviour it claims ------------------------------
-
-CLEAN = ["agent_started", "agent_thinking", "tool_executing", "tool_completed"]
-CLEAN += ["agent_thinking", "agent_completed"]
-STREAM_FAULTS = {
-    "none": CLEAN,
-    "drop_completed": CLEAN[:-1],
-    "reorder": [CLEAN[1], CLEAN[0], *CLEAN[2:]],
-    "duplicate_started": [CLEAN[0], *CLEAN],
-    "after_completed": [*CLEAN, "agent_thinking"],
-    "orphan_tool_completed": [*CLEAN[:-1], "tool_completed", "agent_completed"],
-    "no_thinking": [t for t in CLEAN if t != "agent_thinking"],
-    "wrong_run_id": CLEAN,
-    "bad_schema": CLEAN,
-    "never_answer": [],
-}
-
-
-async def run_once(ws: ClientConnection) -> list[dict[str, Any]]:
-    await greet(ws)
-    await send_start(ws, "run-f")
-    return await collect_quietly(ws)
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize("fault", list(STREAM_FAULTS))
-async def test_stream_fault_changes_only_its_events(
-    refservice_launcher: ServiceLauncher, fault: str
-) -> None:
-    service = refservice_launcher.start(*FAST, *(["--fault", fault] if fault != "none" else []))
-    async with open_client(service, make_token(service)) as ws:
-        events = await run_once(ws)
-        await ws.send('{"type": "ping"}')
-        assert await recv_json(ws) == {"type": "pong"}
-    assert event_types(events) == STREAM_FAULTS[fault]
-    run_ids = [read_field(event, "run_id") for event in events]
-    wrong = fault == "wrong_run_id"
-    assert run_ids == ["run-f"] * len(events) if not wrong else ["run-f"] + ["run-f-x"] * 5
-    assert {read_field(event, "user_id") for event in events} <= {"alice"}
-    opened = {read_field(e, "execution_id") for e in events if e["type"] == "tool_executing"}
-    closed = [e for e in events if e["type"] == "tool_completed"]
-    orphans = [read_field(e, "execution_id") not in opened for e in closed]
-    assert orphans == ([False, True] if fault == "orphan_tool_completed" else [False] * len(closed))
-    assert all(("success" in e) == (fault != "bad_schema") for e in closed)
-
-
-@pytest.mark.asyncio
-async def test_leak_fault_sends_a_run_to_another_user(
-    refservice_launcher: ServiceLauncher,
-) -> None:
-    service = refservice_launcher.start(*FAST, "--fault", "leak")
-    async with (
-        open_client(service, make_token(service, "alice")) as alice,
-        open_client(service, make_token(service, "eve")) as eve,
-    ):
-        await greet(eve)
-        own = await run_once(alice)
-        leaked = await collect_quietly(eve)
-    assert event_types(own) == CLEAN
-    assert leaked == own
-
-
-@pytest.mark.asyncio
-async def test_no_auth_fault_lets_any_token_in(refservice_launcher: ServiceLauncher) -> None:
-    service = refservice_launcher.start(*FAST, "--fault", "no_auth")
-    forged = make_token(service, "mallory", secret=FORGED_SECRET)
-    for token, user in [(None, "anonymous"), (forged, "mallory"), ("junk", "anonymous")]:
-        async with open_client(service, token) as ws:
-            events = await run_once(ws)
-        assert event_types(events) == CLEAN
-        assert {read_field(event, "user_id") for event in events} == {user}
-
-
-@pytest.mark.asyncio
-async def test_crash_on_malformed_fault_closes_with_1011(
-    refservice_launcher: ServiceLauncher,
-) -> None:
-    service = refservice_launcher.start("--fault", "crash_on_malformed")
-    async with open_client(service, make_token(service)) as ws:
-        await greet(ws)
-        await ws.send('{"type": "dance"}')
-        assert (await recv_json(ws))["error_code"] == "UNKNOWN_MESSAGE_TYPE"
-        await ws.send("not json")
-        with pytest.raises(ConnectionClosed) as closed:
-            await recv_json(ws)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1011
-
-
-@pytest.mark.asyncio
-async def test_no_pong_fault_ignores_ping_only(refservice_launcher: ServiceLauncher) -> None:
-    service = refservice_launcher.start(*FAST, "--fault", "no_pong")
-    async with open_client(service, make_token(service)) as ws:
-        await greet(ws)
-        await ws.send('{"type": "ping"}')
-        assert await collect_quietly(ws) == []
-        await send_start(ws, "run-f")
-        assert event_types(await collect_quietly(ws)) == CLEAN
 
 
 def test_launcher_stops_and_reaps_every_child(refservice_launcher: ServiceLauncher) -> None:
