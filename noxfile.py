@@ -87,6 +87,13 @@ def probe_staging(session: nox.Session) -> None:
         session.error(str(failure))
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (~7 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
+    _install(session, "harness", "suite", "service")
+    session.run("python", "-m", "bench", *session.posargs)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The project's own tests: unit, integration (real engine, TLS, processes), self-test."""
