@@ -103,3 +103,14 @@ def read_unverified_user(token: str | None) -> str:
         return ANONYMOUS
     subject = claims.get("sub")
     return subject if isinstance(subject, str) and subject else ANONYMOUS
+
+
+def read_unsigned_user(token: str) -> str | None:
+    """The unverified `sub` of an `alg: none` token (for the accept_unsigned fault), else None."""
+    try:
+        if str(jwt.get_unverified_header(token).get("alg", "")).lower() != "none":
+            return None
+    except jwt.InvalidTokenError:
+        return None
+    user = read_unverified_user(token)
+    return None if user == ANONYMOUS else user

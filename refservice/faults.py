@@ -20,6 +20,15 @@ others are small predicates the server asks at the one place the rule is kept.
 | health_fail             | health                   |
 | no_thinking             | thinking                 |
 | bad_schema              | schema                   |
+| frame_limit_off_by_one  | frame-size               |
+| unasked_pong            | ping                     |
+| open_tool_call          | tool-pairing             |
+| accept_unsigned         | auth                     |
+| query_wrong_user        | ids                      |
+| leak_progress           | isolation                |
+| parse_error_for_all     | bad-input                |
+| nan_in_frame            | schema                   |
+| busy_skips_tools        | delivery                 |
 """
 
 from __future__ import annotations
@@ -44,6 +53,15 @@ Fault = Literal[
     "health_fail",
     "no_thinking",
     "bad_schema",
+    "frame_limit_off_by_one",
+    "unasked_pong",
+    "open_tool_call",
+    "accept_unsigned",
+    "query_wrong_user",
+    "leak_progress",
+    "parse_error_for_all",
+    "nan_in_frame",
+    "busy_skips_tools",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 
@@ -62,10 +80,24 @@ BROKEN_RULE: dict[Fault, str] = {
     "health_fail": "health",
     "no_thinking": "thinking",
     "bad_schema": "schema",
+    "frame_limit_off_by_one": "frame-size",
+    "unasked_pong": "ping",
+    "open_tool_call": "tool-pairing",
+    "accept_unsigned": "auth",
+    "query_wrong_user": "ids",
+    "leak_progress": "isolation",
+    "parse_error_for_all": "bad-input",
+    "nan_in_frame": "schema",
+    "busy_skips_tools": "delivery",
 }
 
 ORPHAN_EXECUTION_ID = "exec-orphan-never-opened"
 ORPHAN_TOOL_NAME = "phantom_tool"
+OPEN_EXECUTION_ID = "exec-open-never-closed"
+OPEN_TOOL_NAME = "forgotten_tool"
+UNASKED_PONG_EVERY = 0.05  # seconds between the pongs of `unasked_pong`
+QUERY_USER_SUFFIX = "-via-query"  # `query_wrong_user`: the id such a connection gets
+BUSY_CONNECTIONS = 3  # `busy_skips_tools`: with more connections open, runs skip their tool
 
 
 def parse_fault(name: str) -> Fault:
@@ -110,6 +142,12 @@ def rewrite_steps(fault: Fault | None, planned: tuple[Step, ...]) -> tuple[Step,
             },
         )
         steps.insert(len(steps) if index is None else index, orphan)
+    elif fault == "open_tool_call":
+        index = first_index(steps, "agent_completed")
+        opened = Step(
+            "tool_executing", {"tool_name": OPEN_TOOL_NAME, "execution_id": OPEN_EXECUTION_ID}
+        )
+        steps.insert(len(steps) if index is None else index, opened)
     elif fault == "no_thinking":
         steps = [step for step in steps if step.type != "agent_thinking"]
     elif fault == "bad_schema":
@@ -136,7 +174,7 @@ def checks_tokens(fault: Fault | None) -> bool:
 
 
 def answers_ping(fault: Fault | None) -> bool:
-    return fault != "no_pong"
+    return fault not in {"no_pong", "unasked_pong"}
 
 
 def starts_runs(fault: Fault | None) -> bool:
@@ -153,3 +191,46 @@ def leaks_events(fault: Fault | None) -> bool:
 
 def health_status(fault: Fault | None) -> int:
     return 500 if fault == "health_fail" else 200
+
+
+def frame_limit(fault: Fault | None, max_size: int) -> int:
+    """The largest frame really accepted: one byte short of the limit under the fault."""
+    return max_size - 1 if fault == "frame_limit_off_by_one" else max_size
+
+
+def sends_unasked_pongs(fault: Fault | None) -> bool:
+    """`unasked_pong`: pongs on a timer instead of answers (the pings are ignored)."""
+    return fault == "unasked_pong"
+
+
+def accepts_unsigned(fault: Fault | None) -> bool:
+    return fault == "accept_unsigned"
+
+
+def user_for(fault: Fault | None, source: str, user: str) -> str:
+    """The user id a verified connection gets: a wrong one for ?token= under the fault."""
+    return user + QUERY_USER_SUFFIX if fault == "query_wrong_user" and source == "query" else user
+
+
+def leaks_progress(fault: Fault | None) -> bool:
+    return fault == "leak_progress"
+
+
+def error_code(fault: Fault | None, code: str) -> str:
+    """The error_code sent for a bad input: JSON_PARSE_ERROR for every one under the fault."""
+    return "JSON_PARSE_ERROR" if fault == "parse_error_for_all" else code
+
+
+def sends_nan(fault: Fault | None) -> bool:
+    """`nan_in_frame`: a progress message holding NaN, which JSON does not have."""
+    return fault == "nan_in_frame"
+
+
+def trim_when_busy(
+    fault: Fault | None, connections: int, steps: tuple[Step, ...]
+) -> tuple[Step, ...]:
+    """`busy_skips_tools`: under load (more than BUSY_CONNECTIONS open) a run drops its tool
+    call, both events; a lone run stays whole."""
+    if fault != "busy_skips_tools" or connections <= BUSY_CONNECTIONS:
+        return steps
+    return tuple(step for step in steps if not step.type.startswith("tool_"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 import uuid
@@ -30,6 +31,7 @@ from refservice.auth import (
     PresentedToken,
     extract_token,
     find_jwt_subprotocol,
+    read_unsigned_user,
     read_unverified_user,
     split_subprotocols,
     verify_token,
@@ -131,7 +133,10 @@ class AgentService:
             raise AuthError(
                 "no token (use an Authorization header, a jwt.* subprotocol or ?token=)"
             )
-        return verify_token(presented.token, self.config.secret)
+        fault = self.config.fault
+        unsigned = read_unsigned_user(presented.token) if faults.accepts_unsigned(fault) else None
+        user = unsigned or verify_token(presented.token, self.config.secret)
+        return faults.user_for(fault, presented.source, user)
 
     def identify_unchecked(self, request: Request) -> str:
         """The `no_auth` fault: whoever the token claims to be, or "anonymous"."""
@@ -159,8 +164,11 @@ class AgentService:
     async def handle_connection(self, websocket: ServerConnection) -> None:
         client = Client(uuid.uuid4().hex, websocket.username, websocket)
         self.clients[client.connection_id] = client
+        beat = None
         try:
             await websocket.send(render_greeting(client.connection_id))
+            if faults.sends_unasked_pongs(self.config.fault):
+                beat = asyncio.create_task(self.send_unasked_pongs(client))
             async for frame in websocket:
                 if not await self.dispatch_frame(client, frame):
                     break
@@ -168,8 +176,17 @@ class AgentService:
             pass
         finally:
             del self.clients[client.connection_id]
-            for task in client.runs.values():
+            for task in [*client.runs.values(), *([beat] if beat else [])]:
                 task.cancel()
+
+    async def send_unasked_pongs(self, client: Client) -> None:
+        """The `unasked_pong` fault: a pong on a timer, answering nothing."""
+        try:
+            while True:
+                await asyncio.sleep(faults.UNASKED_PONG_EVERY)
+                await client.websocket.send(PONG)
+        except ConnectionClosed:
+            return
 
     async def dispatch_frame(self, client: Client, frame: str | bytes) -> bool:
         """Serve one client frame; False when the connection must end."""
@@ -187,7 +204,10 @@ class AgentService:
         return True
 
     async def send_error(self, client: Client, error: BadInput) -> None:
-        fields = {"error_code": error.code, "message": error.message}
+        fields = {
+            "error_code": faults.error_code(self.config.fault, error.code),
+            "message": error.message,
+        }
         await client.websocket.send(render_message("error_message", fields, self.config.shape))
 
     async def start_run(self, client: Client, start: StartRun) -> None:
@@ -200,6 +220,7 @@ class AgentService:
             return
         planned = plan_run(start.user_request, self.config.delay, self.rng)
         steps = faults.rewrite_steps(self.config.fault, planned)
+        steps = faults.trim_when_busy(self.config.fault, len(self.clients), steps)
         task = asyncio.create_task(self.play_run(client, run_id, start.thread_id, steps))
         client.runs[run_id] = task
         task.add_done_callback(lambda _: client.runs.pop(run_id, None))
@@ -225,13 +246,24 @@ class AgentService:
                 await client.websocket.send(text)
                 if faults.leaks_events(fault):
                     await self.leak_event(client, text)
+                await self.send_side_messages(client, run_id, thread_id)
         except ConnectionClosed:
             return
         except Exception:
             logger.exception("run %s failed", run_id[:80])
 
+    async def send_side_messages(self, client: Client, run_id: str, thread_id: str) -> None:
+        """The faults that add a `progress` message to each event: NaN in it, or a leak."""
+        fault, shape = self.config.fault, self.config.shape
+        if faults.sends_nan(fault):
+            fields = {"run_id": run_id, "thread_id": thread_id, "percent": math.nan}
+            await client.websocket.send(render_message("progress", fields, shape))
+        if faults.leaks_progress(fault):
+            fields = {"thread_id": thread_id, "user_id": client.user_id, "note": "working"}
+            await self.leak_event(client, render_message("progress", fields, shape))
+
     async def leak_event(self, client: Client, text: str) -> None:
-        """The `leak` fault: hand the event to one connection of another user too."""
+        """The `leak` faults: hand the message to one connection of another user too."""
         other = next((c for c in self.clients.values() if c.user_id != client.user_id), None)
         if other is None:
             return
@@ -251,7 +283,7 @@ async def start_server(config: ServiceConfig, service: AgentService | None = Non
         process_request=service.process_request,
         select_subprotocol=service.select_subprotocol,
         compression=None,
-        max_size=config.max_size,
+        max_size=faults.frame_limit(config.fault, config.max_size),
         close_timeout=CLOSE_TIMEOUT,
         backlog=LISTEN_BACKLOG,
     )

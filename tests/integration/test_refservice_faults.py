@@ -34,6 +34,7 @@ STREAM_FAULTS = {
     "duplicate_started": [CLEAN[0], *CLEAN],
     "after_completed": [*CLEAN, "agent_thinking"],
     "orphan_tool_completed": [*CLEAN[:-1], "tool_completed", "agent_completed"],
+    "open_tool_call": [*CLEAN[:-1], "tool_executing", "agent_completed"],
     "no_thinking": [t for t in CLEAN if t != "agent_thinking"],
     "wrong_run_id": CLEAN,
     "bad_schema": CLEAN,

@@ -111,6 +111,7 @@ STREAM_FAULTS = (
     "wrong_run_id",
     "after_completed",
     "orphan_tool_completed",
+    "open_tool_call",
     "no_thinking",
     "bad_schema",
 )
