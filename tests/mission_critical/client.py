@@ -51,6 +51,7 @@ AUTH_METHODS: tuple[AuthMethod, ...] = get_args(AuthMethod)
 ABNORMAL_CLOSURE = 1006  # what a connection that ended without a close frame reports
 CLOSE_BOUND = 2.0  # seconds a closing handshake may take before the transport is aborted
 RUN_REQUEST = "mission-critical check: think, call one tool, answer"
+PONG = "pong"
 
 
 class ContractError(Exception):
@@ -66,8 +67,20 @@ class ContractError(Exception):
         return f"{text}\n{self.context}" if self.context else text
 
 
+@dataclass
+class VerdictCount:
+    """How many verdicts (`require_clean` calls) the suite reached: the conftest fails a check
+    whose body returned without one (a --trace debugger that quit at once, an early return)."""
+
+    reached: int = 0
+
+
+VERDICTS = VerdictCount()
+
+
 def require_clean(violations: Sequence[Violation], context: str = "") -> None:
-    """Raise ContractError when any rule was broken."""
+    """Every check's verdict: raise ContractError when any rule was broken."""
+    VERDICTS.reached += 1
     if violations:
         raise ContractError(violations, context)
 
@@ -161,6 +174,12 @@ async def open_socket(
         raise HandshakeError(None, reason) from None
 
 
+def padded_ping(size: int) -> str:
+    """A ping frame of exactly `size` bytes (at least the bare ping's), padded in one field."""
+    head, tail = '{"type": "ping", "padding": "', '"}'
+    return head + "x" * max(0, size - len(head) - len(tail)) + tail
+
+
 def read_close_code(ws: ClientConnection) -> int:
     rcvd = ws.protocol.close_rcvd
     return rcvd.code if rcvd is not None else ABNORMAL_CLOSURE
@@ -177,6 +196,9 @@ class Session:
         self.inbox: list[Message] = []  # non-event messages not taken yet
         self.seen: list[str] = []  # the type of every message, in arrival order
         self.close_code: int | None = None  # set once the connection is closed
+        self.pings_sent = 0
+        self.unasked_pongs = 0  # pongs beyond the pings sent so far: answers to nothing
+        self._pongs = 0
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
 
@@ -257,6 +279,10 @@ class Session:
             self.seen.append("<malformed>")
             return
         self.seen.append(type_of(message))
+        if message.get("type") == PONG:
+            self._pongs += 1
+            if self._pongs > self.pings_sent:
+                self.unasked_pongs += 1
         self.demux.route(message)
         if not is_event(message):
             self.inbox.append(message)
@@ -296,6 +322,12 @@ class Session:
         except (ConnectionClosed, TimeoutError):
             return False
         return True
+
+    async def ping(self, size: int = 0) -> bool:
+        """Send a ping (padded to `size` bytes when larger); counted before it leaves, so a pong
+        that arrives when every ping is answered is one nobody asked for."""
+        self.pings_sent += 1
+        return await self.send(padded_ping(size) if size else {"type": "ping"})
 
     async def start_agent(self) -> RunChecker:
         """Send start_agent with a fresh thread_id and run_id; the run to watch."""
@@ -347,9 +379,17 @@ class HealthAnswer:
     body: bytes = field(repr=False)
 
 
+class KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer (the contract wants 200 from the health path itself)."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
 def get_url(url: str, context: ssl.SSLContext | None, timeout: float) -> HealthAnswer:
-    """A plain GET without proxies; HTTP error statuses are answers, not exceptions."""
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    """A plain GET without proxies or redirects; HTTP error statuses (3xx included) are
+    answers, not exceptions."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({}), KeepRedirects()]
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)

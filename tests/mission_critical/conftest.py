@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .client import ContractError, Endpoint, make_ssl_context
+from .client import VERDICTS, ContractError, Endpoint, make_ssl_context
 from .contract import Ledger
 from .environment import AuthLimitError, Credential, Settings, UsageError, read_settings
 
@@ -30,6 +30,10 @@ SKIPS_FAIL = (
     "the run FAILS (set what the skip reasons name, or MC_ALLOW_SKIPS=true to accept skips)"
 )
 SKIPPED: list[str] = []  # "nodeid: reason" of every skipped test of this suite
+NO_VERDICT = (
+    "mission-critical: the check returned without reaching its verdict, so it judged nothing "
+    "(a --trace debugger without a terminal quits at once and skips the test's body)"
+)
 
 
 def in_suite(path: str | os.PathLike[str]) -> bool:
@@ -49,11 +53,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """A broken rule is a plain failure: its `[rule] ...` lines, no traceback."""
+    """A broken rule is a plain failure: its `[rule] ...` lines, no traceback. A check of the
+    suite that returns without reaching its verdict (`require_clean`) fails: it judged nothing."""
+    before = VERDICTS.reached
     try:
-        return (yield)
+        result = yield
     except ContractError as exc:
         message = str(exc)
+    else:
+        if not in_suite(item.path) or VERDICTS.reached > before:
+            return result
+        message = NO_VERDICT
     pytest.fail(message, pytrace=False)
 
 

@@ -92,14 +92,21 @@ class RunIds:
     run_id: str | None = None
 
 
+def refuse_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON (RFC 8259) has no such thing."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_frame(frame: str | bytes) -> Message:
     """The JSON object in a server frame; FrameError saying why it is not one."""
     if isinstance(frame, bytes):
         raise FrameError("binary frame (the contract sends text frames)")
     try:
-        message = json.loads(frame)
-    except ValueError as exc:
+        message = json.loads(frame, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
         raise FrameError(f"frame is not JSON ({exc.__class__.__name__})") from None
+    except ValueError as exc:  # a NaN or Infinity constant
+        raise FrameError(f"frame is not JSON ({exc})") from None
     if not isinstance(message, dict):
         raise FrameError(f"frame is JSON {type(message).__name__}, not an object")
     if not isinstance(message.get("type"), str):
@@ -168,25 +175,33 @@ def id_mismatches(message: Mapping[str, Any], ids: RunIds, *, present_only: bool
 
 
 def find_tool_orphans(events: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every tool_completed that closes no earlier open tool_executing, described."""
-    open_calls: list[tuple[str | None, str | None]] = []
+    """Every tool_completed that closes no earlier open tool_executing, and every tool_executing
+    still open at agent_completed (its tool_completed was lost), described."""
+    open_calls: list[tuple[int, str | None, str | None]] = []
     orphans = []
     for index, event in enumerate(events):
         execution_id = string_field(event, "execution_id")
         tool_name = string_field(event, "tool_name")
+        if event.get("type") == "agent_completed":
+            orphans += [
+                f"event #{at} tool_executing(tool_name={name!r}, execution_id={call!r}) "
+                f"is still open at agent_completed"
+                for at, call, name in open_calls
+            ]
+            open_calls.clear()
         if event.get("type") == "tool_executing":
-            open_calls.append((execution_id, tool_name))
+            open_calls.append((index, execution_id, tool_name))
         elif event.get("type") == "tool_completed":
             if execution_id is not None:
-                match = [call for call in open_calls if call[0] == execution_id]
+                match = [call for call in open_calls if call[1] == execution_id]
             else:
-                match = [call for call in open_calls if call[1] == tool_name]
+                match = [call for call in open_calls if call[2] == tool_name]
             if match:
                 open_calls.remove(match[0])
             else:
                 orphans.append(
                     f"event #{index} tool_completed(tool_name={tool_name!r}, "
-                    f"execution_id={execution_id!r})"
+                    f"execution_id={execution_id!r}) closes no open tool_executing"
                 )
     return orphans
 
@@ -248,8 +263,8 @@ def check_run(
         found.append(
             broken(
                 "tool-pairing",
-                f"expected every tool_completed to close an open tool_executing; "
-                f"{describe_examples(orphans)} closes none",
+                f"expected every tool_completed to close an open tool_executing and none "
+                f"open at agent_completed; {describe_examples(orphans)}",
             )
         )
     wrong_ids = [
@@ -326,6 +341,21 @@ class Ledger:
         return None
 
 
+def find_owner(message: Mapping[str, Any], ledger: Ledger) -> RunIds | None:
+    """The run a message names: by run_id, else (an event, or a message naming no run_id) by
+    thread_id."""
+    return ledger.find(message, by_thread=is_event(message) or "run_id" not in message)
+
+
+def names_another_user(receiver: str, message: Mapping[str, Any], ledger: Ledger) -> bool:
+    """Whether `message` names a user other than `receiver`, or a run of another user."""
+    named_user = string_field(message, "user_id")
+    owner = find_owner(message, ledger)
+    return (named_user is not None and named_user != receiver) or (
+        owner is not None and owner.user_id != receiver
+    )
+
+
 def check_foreign(
     receiver: str, messages: Sequence[Mapping[str, Any]], ledger: Ledger
 ) -> list[Violation]:
@@ -336,12 +366,9 @@ def check_foreign(
     """
     per_run: dict[tuple[RuleId, str], list[Mapping[str, Any]]] = {}
     for message in messages:
-        owner = ledger.find(message, by_thread=is_event(message))
-        named_user = string_field(message, "user_id")
+        owner = find_owner(message, ledger)
         run_id = string_field(message, "run_id") or (owner.run_id if owner else None) or "?"
-        if (named_user is not None and named_user != receiver) or (
-            owner is not None and owner.user_id != receiver
-        ):
+        if names_another_user(receiver, message, ledger):
             per_run.setdefault(("isolation", run_id), []).append(message)
         elif owner is None or id_mismatches(message, owner, present_only=not is_event(message)):
             per_run.setdefault(("ids", run_id), []).append(message)
@@ -372,7 +399,7 @@ class Demux:
         self.ledger = ledger
         self.runs: list[RunChecker] = []
         self.strays: list[Message] = []  # agent events naming none of the tracked runs
-        self.named: list[Message] = []  # other types naming a run_id (judged at the end)
+        self.named: list[Message] = []  # other types naming a run or thread (judged at the end)
         self.malformed: list[str] = []  # why frames were not JSON objects with a type
 
     def track(self, ids: RunIds) -> RunChecker:
@@ -394,7 +421,7 @@ class Demux:
     def route(self, message: Message) -> RunChecker | None:
         """File one normalized message; the run it joined, if any."""
         if not is_event(message):
-            if "run_id" in message:
+            if "run_id" in message or "thread_id" in message:
                 self.named.append(message)
             return None
         run = self.find_run(message)
@@ -410,16 +437,29 @@ class Demux:
         schema_errors: SchemaCheck,
         require: Collection[str] = (),
         judged: Callable[[RunChecker], bool] = lambda _run: True,
+        dropped: bool = False,
     ) -> list[Violation]:
-        """Every violation on this connection: its judged runs, its strays, its frames."""
+        """Every violation on this connection: its judged runs, its strays, its frames.
+
+        `dropped`: the connection was cut mid-run on purpose, so its runs cannot complete;
+        every rule but `delivery` still holds for what they sent.
+        """
         found: list[Violation] = []
         for run in self.runs:
             self.ledger.add(run.ids)
             if judged(run):
-                found += run.check(schema_errors=schema_errors, require=require)
+                found += [
+                    violation
+                    for violation in run.check(schema_errors=schema_errors, require=require)
+                    if not (dropped and violation.rule == "delivery")
+                ]
         own = {run.run_id: run for run in self.runs if run.run_id is not None}
         foreign: list[Mapping[str, Any]] = list(self.strays)
         for message in self.named:
+            if "run_id" not in message:  # a thread alone: judged only when it is another's
+                if names_another_user(self.user, message, self.ledger):
+                    foreign.append(message)
+                continue
             named = own.get(string_field(message, "run_id") or "")
             if named is None or id_mismatches(message, named.ids, present_only=True):
                 foreign.append(message)

@@ -7,6 +7,8 @@ docs/suite.md lists the variables.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import secrets
 import time
@@ -26,6 +28,7 @@ AuthMode = Literal["jwt-secret", "static-tokens"]
 MAX_USERS = 1000
 TOKEN_TTL = 3600.0  # seconds a minted token lives
 EXPIRED_AGO = 3600.0  # an expired token expired this long ago (well past any leeway)
+MIN_FRAME = 64  # the smallest frame limit the suite can probe exactly (a padded ping)
 MALFORMED_TOKEN = "mc-malformed-token"  # not three dot-separated base64url parts
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
@@ -49,6 +52,18 @@ def sign_token(user: str, key: str, expires_in: float) -> str:
         # The judged backend chose its secret; a short one is not this suite's failure.
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
         return jwt.encode(claims, key, algorithm="HS256")
+
+
+def unsecured_token(user: str, expires_in: float) -> str:
+    """`header.claims.` with `alg: none`: what a backend that trusts the header would accept."""
+
+    def encode(part: dict[str, Any]) -> str:
+        raw = json.dumps(part, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    now = int(time.time())
+    claims = {"sub": user, "iat": now, "exp": int(now + expires_in)}
+    return f"{encode({'alg': 'none', 'typ': 'JWT'})}.{encode(claims)}."
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,10 @@ class TokenSource:
                 f"set MC_JWT_SECRET, or give MC_TOKENS at least {count} tokens"
             )
         return self.static[:count]
+
+    def unsigned(self, user: str) -> str:
+        """A token for `user` with `alg: none` and no signature (RFC 7519 6.1's unsecured JWT)."""
+        return unsecured_token(user, TOKEN_TTL)
 
     def forged(self, user: str) -> str:
         """A well-formed HS256 token for `user`, signed with a key the backend cannot know."""
@@ -264,7 +283,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         ca_bundle=ca_bundle,
         users=read_count(environ, "MC_USERS", "25", 1, MAX_USERS),
         timeout=timeout,
-        max_frame=read_count(environ, "MC_MAX_FRAME", "1048576", 1, 256 * 2**20),
+        max_frame=read_count(environ, "MC_MAX_FRAME", "1048576", MIN_FRAME, 256 * 2**20),
         grace=read_number(environ, "MC_GRACE", "0.3", 0, timeout),
         allow_skips=read_flag(environ, "MC_ALLOW_SKIPS"),
         env_name=environ.get("MC_ENV", "").strip() or "unset",

@@ -20,8 +20,9 @@ from .client import (
     read_close_code,
     require_clean,
 )
-from .contract import NO_RUN, FrameError, Ledger, Violation, parse_frame, type_of
+from .contract import EVENT_TYPES, NO_RUN, FrameError, Ledger, Violation, parse_frame, type_of
 from .environment import MALFORMED_TOKEN, AuthLimitError
+from .event_schemas import schema_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,10 +31,14 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.mission_critical, pytest.mark.asyncio]
 
-BadToken = Literal["missing", "malformed", "forged", "expired"]
+BadToken = Literal["missing", "malformed", "forged", "unsigned", "expired"]
 BAD_CASES: list[tuple[BadToken, AuthMethod]] = [
     ("missing", "header"),
-    *((bad, method) for bad in ("malformed", "forged", "expired") for method in AUTH_METHODS),
+    *(
+        (bad, method)
+        for bad in ("malformed", "forged", "unsigned", "expired")
+        for method in AUTH_METHODS
+    ),
 ]
 REJECTED_STATUSES = (401, 403)
 POLICY_VIOLATION = 1008
@@ -50,11 +55,19 @@ async def test_each_auth_method_is_greeted(
     ledger: Ledger,
     users: Callable[[int, str], tuple[Credential, ...]],
 ) -> None:
+    """Greeted, then served as the token's user: a run carries that user's id (rule `ids`)."""
     (user,) = users(1, f"greet-{method}")
     session = await Session.open(
         endpoint, user.user, user.token, ledger, method=method, rule="greeting"
     )
-    await session.close()
+    try:
+        run = await session.start_agent()
+        await session.wait_until(lambda: run.completed)  # completed-last is judged elsewhere
+    finally:
+        await session.close()
+    require_clean(
+        session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES), session.describe()
+    )
 
 
 def describe_frame(frame: str | bytes) -> str:
@@ -76,9 +89,9 @@ async def probe_rejection(endpoint: Endpoint, token: str | None, method: AuthMet
         return None if exc.status in REJECTED_STATUSES else str(exc)
     try:
         # Accepted at the handshake: it must close with 1008 and never answer a run request.
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps(UNAUTHENTICATED_START))
         async with asyncio.timeout(endpoint.timeout):
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps(UNAUTHENTICATED_START))
             frame = await ws.recv()
     except ConnectionClosed:
         code = read_close_code(ws)
@@ -107,11 +120,15 @@ async def test_bad_tokens_are_rejected(
             token = MALFORMED_TOKEN
         elif bad == "forged":
             token = settings.tokens.forged(user.user)
+        elif bad == "unsigned":
+            token = settings.tokens.unsigned(user.user)
         elif bad == "expired":
             token = settings.tokens.expired(user.user)
     except AuthLimitError as exc:
         pytest.skip(str(exc))
     problem = await probe_rejection(endpoint, token, method)
+    violations = []
     if problem is not None:
         detail = f"expected the {bad} token ({method}) to be refused (HTTP 401/403 or close 1008); "
-        require_clean([Violation("auth", NO_RUN, user.user, detail + problem)])
+        violations.append(Violation("auth", NO_RUN, user.user, detail + problem))
+    require_clean(violations)

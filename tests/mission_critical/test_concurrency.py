@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client import ContractError, Endpoint, Session, close_all, require_clean
-from .contract import NO_RUN, Ledger, Violation
+from .contract import EVENT_TYPES, NO_RUN, Ledger, Violation
 from .event_schemas import schema_errors
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def test_many_users_each_get_only_their_own_complete_runs(
     finally:
         await close_all(sessions)
     for session in sessions:
-        violations += session.demux.check(schema_errors=schema_errors)
+        violations += session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
     require_clean(violations, f"{len(sessions)} of {len(credentials)} users connected")
 
 
@@ -78,5 +78,5 @@ async def test_idle_user_receives_nothing_of_another_users_run(
     finally:
         await close_all(sessions)
     for session in sessions:
-        violations += session.demux.check(schema_errors=schema_errors)
+        violations += session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
     require_clean(violations)

@@ -54,5 +54,7 @@ async def test_health_answers_a_json_object(
     reported = version or "not reported"
     record_version(reported)
     record_testsuite_property("backend_version", reported)
-    if problem is not None:
-        require_clean([Violation("health", NO_RUN, "-", f"{where}: {problem}")])
+    violations = (
+        [] if problem is None else [Violation("health", NO_RUN, "-", f"{where}: {problem}")]
+    )
+    require_clean(violations)

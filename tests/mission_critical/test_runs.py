@@ -48,7 +48,9 @@ async def test_user_message_starts_a_run(
         await session.finish_runs([run])
     finally:
         await session.close()
-    require_clean(session.demux.check(schema_errors=schema_errors), session.describe())
+    require_clean(
+        session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES), session.describe()
+    )
 
 
 async def test_interleaved_runs_on_one_connection(
@@ -61,4 +63,6 @@ async def test_interleaved_runs_on_one_connection(
         await session.finish_runs(runs)
     finally:
         await session.close()
-    require_clean(session.demux.check(schema_errors=schema_errors), session.describe())
+    require_clean(
+        session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES), session.describe()
+    )

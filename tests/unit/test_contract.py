@@ -202,13 +202,28 @@ def test_thinking_is_not_judged_on_a_run_that_never_completed() -> None:
         ([("tool_completed", {}), ("tool_completed", {})], True),  # closed twice
         (
             [
+                ("tool_completed", {}),
                 ("tool_executing", {"execution_id": "e2"}),
                 ("tool_completed", {"execution_id": "e2"}),
             ],
             False,
         ),
+        (
+            [
+                ("tool_executing", {"execution_id": "e2"}),
+                ("tool_completed", {"execution_id": "e2"}),
+            ],
+            True,  # e1 is never closed: its tool_completed was lost
+        ),
     ],
-    ids=["unknown-execution-id", "unknown-tool-name", "by-name", "twice", "second-call"],
+    ids=[
+        "unknown-execution-id",
+        "unknown-tool-name",
+        "by-name",
+        "twice",
+        "second-call",
+        "first-call-left-open",
+    ],
 )
 def test_tool_pairing(events: list[tuple[str, dict[str, Any]]], rule_broken: bool) -> None:
     head = run_of(("agent_started", "agent_thinking", "tool_executing"))

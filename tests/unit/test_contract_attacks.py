@@ -1,0 +1,247 @@
+"""Backends that broke the contract and still passed the suite: each test pins the check that
+now catches one (the attacks of the red-team review; the socket-level ones are fault modes of
+the reference backend, proven by tests/integration/test_selftest.py)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.mission_critical.client import fetch_health, padded_ping
+from tests.mission_critical.contract import (
+    Demux,
+    FrameError,
+    Ledger,
+    RunIds,
+    check_run,
+    normalize,
+    parse_frame,
+)
+from tests.mission_critical.environment import MIN_FRAME, unsecured_token
+from tests.mission_critical.event_schemas import schema_errors
+from tests.mission_critical.test_connection import (
+    JSON_PARSE_ERROR,
+    bad_frames,
+    judge_error_code,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+USER, OTHER = "user-a", "user-b"
+IDS = RunIds(thread_id="thread-1", user_id=USER, run_id="run-1")
+OTHERS = RunIds(thread_id="thread-b", user_id=OTHER, run_id="run-b")
+FIELDS: dict[str, dict[str, Any]] = {
+    "agent_started": {"agent_name": "helper"},
+    "agent_thinking": {"reasoning": "considering"},
+    "tool_executing": {"tool_name": "search", "execution_id": "e1"},
+    "tool_completed": {
+        "tool_name": "search",
+        "execution_id": "e1",
+        "success": True,
+        "results": [],
+        "duration": 0.01,
+    },
+    "agent_completed": {"status": "completed", "final_response": "done"},
+}
+CLEAN = (
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_thinking",
+    "agent_completed",
+)
+
+
+def event(event_type: str, ids: RunIds = IDS, **changes: Any) -> dict[str, Any]:
+    fields = {
+        "type": event_type,
+        "run_id": ids.run_id,
+        "thread_id": ids.thread_id,
+        "user_id": ids.user_id,
+        "timestamp": 1_700_000_000.0,
+        **FIELDS[event_type],
+        **changes,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def rules_of(demux: Demux, **kwargs: Any) -> set[str]:
+    return {violation.rule for violation in demux.check(schema_errors=schema_errors, **kwargs)}
+
+
+# --- a frame Python's json reads but JSON does not have -------------------------------------
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(constant: str) -> None:
+    frame = json.dumps(event("tool_completed")).replace(
+        '"duration": 0.01', f'"duration": {constant}'
+    )
+    assert constant in frame
+    with pytest.raises(FrameError, match=f"{constant} is not a JSON value"):
+        parse_frame(frame)
+
+
+# --- a tool call that never completes ---------------------------------------------------------
+
+
+def test_a_tool_executing_left_open_at_agent_completed_breaks_tool_pairing() -> None:
+    second = event("tool_executing", tool_name="other", execution_id="e2")
+    events = [event(t) for t in CLEAN]
+    events.insert(-1, second)
+    (violation,) = check_run(events, IDS, schema_errors=schema_errors)
+    assert violation.rule == "tool-pairing"
+    assert "execution_id='e2') is still open at agent_completed" in violation.detail
+
+
+def test_an_open_tool_of_a_run_that_never_completed_is_delivery_only() -> None:
+    events = [event(t) for t in CLEAN[:3]]
+    assert {v.rule for v in check_run(events, IDS, schema_errors=schema_errors)} == {"delivery"}
+
+
+# --- other message types that name another user's thread --------------------------------------
+
+
+def demux_with_run() -> Demux:
+    ledger = Ledger()
+    ledger.add(OTHERS)
+    demux = Demux(USER, ledger)
+    demux.track(IDS)
+    for event_type in CLEAN:
+        demux.route(normalize(event(event_type)))
+    return demux
+
+
+@pytest.mark.parametrize(
+    ("message", "found"),
+    [
+        ({"type": "progress", "thread_id": "thread-b"}, {"isolation"}),
+        ({"type": "progress", "data": {"thread_id": "thread-b", "note": "x"}}, {"isolation"}),
+        ({"type": "progress", "thread_id": "thread-9", "user_id": OTHER}, {"isolation"}),
+        ({"type": "progress", "thread_id": "thread-1", "user_id": USER}, set()),
+        ({"type": "progress", "thread_id": "thread-9"}, set()),  # a thread nobody started
+    ],
+    ids=["other-thread", "other-thread-data", "other-user", "own-thread", "unknown-thread"],
+)
+def test_a_message_naming_only_a_thread_is_judged_for_isolation(
+    message: dict[str, Any], found: set[str]
+) -> None:
+    demux = demux_with_run()
+    demux.route(normalize(message))
+    assert rules_of(demux) == found
+
+
+# --- a connection dropped on purpose mid-run --------------------------------------------------
+
+
+def test_a_dropped_connection_is_judged_by_every_rule_but_delivery() -> None:
+    demux = Demux(USER, Ledger())
+    demux.track(IDS)
+    demux.route(normalize(event("agent_started", user_id="somebody-else")))
+    assert rules_of(demux, dropped=True) == {"ids"}
+    clean = Demux(USER, Ledger())
+    clean.track(IDS)
+    clean.route(normalize(event("agent_started")))
+    assert rules_of(clean, dropped=True) == set()
+    assert rules_of(clean) == {"delivery"}
+
+
+# --- bad input: an answer repeated for one frame must not stand in for the next -------------
+
+
+def test_bad_frames_alternate_parse_errors_and_codes_of_their_own() -> None:
+    wanted = [code == JSON_PARSE_ERROR for _what, _frame, code in bad_frames("t")]
+    assert all(a != b for a, b in itertools.pairwise(wanted)), wanted
+
+
+@pytest.mark.parametrize(
+    ("got", "code", "ok"),
+    [
+        (JSON_PARSE_ERROR, JSON_PARSE_ERROR, True),
+        ("UNKNOWN_MESSAGE_TYPE", None, True),
+        (JSON_PARSE_ERROR, None, False),  # the frame was JSON
+        ("", None, False),
+        (None, None, False),
+        ("VALIDATION_ERROR", JSON_PARSE_ERROR, False),
+    ],
+)
+def test_an_error_code_of_its_own_is_not_a_parse_error(
+    got: object, code: str | None, ok: bool
+) -> None:
+    assert judge_error_code(got, code) is ok
+
+
+# --- frame size and tokens --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [MIN_FRAME, 1000, 2**20])
+def test_the_frame_at_the_limit_is_exactly_the_limit(size: int) -> None:
+    frame = padded_ping(size)
+    assert len(frame.encode()) == size
+    assert parse_frame(frame)["type"] == "ping"
+
+
+def test_the_unsigned_token_says_alg_none_and_carries_no_signature() -> None:
+    header, claims, signature = unsecured_token(USER, 60).split(".")
+
+    def decode(part: str) -> Any:
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+    assert decode(header)["alg"] == "none"
+    assert decode(claims)["sub"] == USER
+    assert signature == ""
+
+
+# --- health: a redirect is not a 200 ----------------------------------------------------------
+
+
+class Redirecting(BaseHTTPRequestHandler):
+    """/health redirects to /elsewhere, which answers 200 with a JSON object."""
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_a_health_path_that_redirects_is_answered_by_its_redirect(
+    redirecting_server: str,
+) -> None:
+    answer = await fetch_health(f"{redirecting_server}/health", None, 5.0)
+    assert answer.status == 302
+    elsewhere = await fetch_health(f"{redirecting_server}/elsewhere", None, 5.0)
+    assert elsewhere.status == 200
