@@ -24,6 +24,7 @@ from tasks.target import Target, redact_url
 
 Log = Callable[[str], None]
 SUITE = "tests/mission_critical"
+SUITE_PACKAGE = "tests.mission_critical"  # the suite's testcases in the JUnit report
 SUITE_STOP_GRACE = 5.0
 
 
@@ -75,7 +76,9 @@ def judge(
     root: Path | None = None,
     environ: dict[str, str] | None = None,
 ) -> report.Summary:
-    summary = report.Summary(requested=requested)
+    summary = report.Summary(requested=requested, pytest_args=list(posargs))
+    if os.environ.get("PYTEST_ADDOPTS", "").strip():  # the suite's child inherits it
+        summary.pytest_args.insert(0, f"PYTEST_ADDOPTS={os.environ['PYTEST_ADDOPTS'].strip()!r}")
     clock = _Clock(summary.phases)
     with terminate_as_interrupt():
         with clock.phase("settings"):
@@ -170,8 +173,14 @@ def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Pat
     summary.counts = counts
     summary.backend_version = props.get("backend_version", "") or summary.details.get("version", "")
     problem = ""
-    if code == 5 or counts.tests == 0:
+    inside, outside = report.count_testcases(junit, SUITE_PACKAGE)
+    if code == 5 or counts.tests == 0 or inside == 0:
         problem = "no test ran: a gate that judges nothing must not pass"
+    elif outside:
+        problem = (
+            f"{outside} test(s) outside {SUITE} ran: the gate's verdict is the suite's alone "
+            f"(drop the extra paths from the pytest arguments)"
+        )
     elif counts.skipped and not settings.allow_skips:
         problem = f"{counts.skipped} test(s) skipped (set MC_ALLOW_SKIPS=true to accept skips)"
     elif code != 0 or counts.failures or counts.errors:
@@ -200,8 +209,13 @@ def run_suite(
         command.append("--color=yes")
     command += list(posargs)
     log(f"running the suite against {redact_url(target.ws_url)}")
-    process = subprocess.Popen(
-        command, cwd=settings.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    process = subprocess.Popen(  # no stdin: a --pdb or --trace in posargs must not wait forever
+        command,
+        cwd=settings.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
     try:

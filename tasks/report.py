@@ -42,6 +42,7 @@ class Summary:
     details: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)  # seconds
     counts: Counts = field(default_factory=Counts)
+    pytest_args: list[str] = field(default_factory=list)  # posargs, PYTEST_ADDOPTS: they narrow
     verdict: str = "not judged"  # "PASSED" | "FAILED" | "not judged"
     problem: str = ""
     junit_path: str = ""
@@ -55,6 +56,16 @@ class Summary:
             ("target", f"{self.ws_url or '-'}  health: {self.http_url or '-'}"),
             ("backend", self.backend_version or "did not report a version"),
             ("results", str(self.counts)),
+            *(
+                [
+                    (
+                        "pytest args",
+                        f"{' '.join(self.pytest_args)} (the verdict covers what they select)",
+                    )
+                ]
+                if self.pytest_args
+                else []
+            ),
             ("phases", ", ".join(f"{k} {_duration(v)}" for k, v in self.phases.items())),
             ("reports", f"{self.junit_path or '-'}, {self.json_path or '-'}"),
         ]
@@ -102,6 +113,20 @@ def read_junit(path: Path) -> tuple[Counts, dict[str, str]]:
         for prop in suite.iter("property"):
             props[prop.get("name", "")] = prop.get("value", "")
     return total, props
+
+
+def count_testcases(path: Path, package: str) -> tuple[int, int]:
+    """(testcases of `package`, testcases of anything else) in a pytest JUnit file.
+
+    A testcase's classname is its module's dotted path, after any --junit-prefix.
+    """
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314 - our own child's output
+    except (OSError, ET.ParseError):
+        return 0, 0
+    names = [case.get("classname", "") for case in root.iter("testcase")]
+    inside = sum(1 for name in names if f".{package}." in f".{name}.")
+    return inside, len(names) - inside
 
 
 def add_junit_properties(path: Path, properties: dict[str, str]) -> None:

@@ -14,13 +14,14 @@ from tasks.settings import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "mc-test-secret-0123456789abcdef0123456789"
+NOX = (sys.executable, "-m", "nox", "--no-color")
 
 
 def run_nox(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in KEYS}
     clean.update({"MC_REPORT_DIR": str(tmp_path / "reports"), **env})
     return subprocess.run(
-        [sys.executable, "-m", "nox", "--no-color", *args],
+        [*NOX, *args],
         cwd=ROOT,
         env=clean,
         capture_output=True,
@@ -99,3 +100,50 @@ def test_a_thousand_concurrent_users_pass_against_the_reference_backend(tmp_path
     assert "users=1000" in out
     [summary] = reports(tmp_path)
     assert summary["verdict"] == "PASSED"
+
+
+@pytest.mark.slow
+def test_tests_outside_the_suite_fail_the_gate(tmp_path: Path) -> None:
+    """Extra paths in the pytest arguments must not pass for (or pad) the suite's verdict."""
+    done = run_nox(
+        tmp_path,
+        *("-s", "mission_critical-local", "--", "-k", "health or summary"),
+        "tests/unit/test_target_report.py",
+        MC_JWT_SECRET=SECRET,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-4000:]
+    assert "test(s) outside tests/mission_critical ran" in out
+    [summary] = reports(tmp_path)
+    assert summary["verdict"] == "FAILED"
+
+
+@pytest.mark.slow
+def test_a_debugger_in_the_pytest_args_neither_hangs_nor_passes_the_gate(tmp_path: Path) -> None:
+    """The suite's child gets no stdin: --trace meets end-of-input instead of waiting forever on
+    a terminal or pipe that never closes (this one is held open for the whole run); pdb then
+    quits at once, skipping the check's body, and a check that judged nothing fails."""
+    read_end, write_end = os.pipe()
+    try:
+        clean = {k: v for k, v in os.environ.items() if k not in KEYS}
+        clean.update(MC_REPORT_DIR=str(tmp_path / "reports"), MC_JWT_SECRET=SECRET)
+        done = subprocess.run(
+            [*NOX, "-s", "mission_critical-local", "--", "--trace", "-k", "health"],
+            cwd=ROOT,
+            env=clean,
+            stdin=read_end,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-4000:]
+    assert "judged nothing" in out
+    assert "pytest args : --trace -k health" in out
+    [summary] = reports(tmp_path)
+    assert summary["verdict"] == "FAILED"
+    assert summary["pytest_args"] == ["--trace", "-k", "health"]

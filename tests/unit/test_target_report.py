@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from tasks import report
-from tasks.gate import _scrubber
+from tasks.errors import VerdictError
+from tasks.gate import _conclude, _scrubber
 from tasks.settings import Secret, load_settings
 from tasks.target import Target, redact_url
 
@@ -97,3 +99,49 @@ def test_summary_text_names_environment_reason_and_results() -> None:
     assert "not docker" in text
     assert "daemon socket missing" in text
     assert "3 passed, 0 failed" in text
+
+
+def junit_with(*classnames: str) -> str:
+    cases = "".join(
+        f'<testcase classname="{name}" name="t{i}" />' for i, name in enumerate(classnames)
+    )
+    count = len(classnames)
+    return (
+        f'<testsuites><testsuite name="pytest" tests="{count}" failures="0" errors="0" '
+        f'skipped="0">{cases}</testsuite></testsuites>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("classnames", "problem"),
+    [
+        (("tests.mission_critical.test_health",), ""),
+        (("zz.tests.mission_critical.test_health",), ""),  # --junit-prefix=zz
+        (("tests.unit.test_choose",), "no test ran"),
+        (
+            ("tests.mission_critical.test_health", "tests.unit.test_choose"),
+            "1 test(s) outside tests/mission_critical ran",
+        ),
+    ],
+    ids=["suite", "prefixed", "only-others", "suite-and-others"],
+)
+def test_the_verdict_counts_only_the_suites_own_checks(
+    tmp_path: Path, classnames: tuple[str, ...], problem: str
+) -> None:
+    junit = tmp_path / "j.xml"
+    junit.write_text(junit_with(*classnames))
+    settings = load_settings(tmp_path, environ={})
+    summary = report.Summary(requested="local", env="local")
+    if not problem:
+        _conclude(summary, settings, 0, junit)
+        assert summary.verdict == "PASSED"
+        return
+    with pytest.raises(VerdictError, match=re.escape(problem)):
+        _conclude(summary, settings, 0, junit)
+    assert summary.verdict == "FAILED"
+
+
+def test_summary_names_the_pytest_args_that_narrowed_the_run() -> None:
+    summary = report.Summary(requested="local", pytest_args=["-k", "health"], verdict="PASSED")
+    assert "pytest args : -k health (the verdict covers what they select)" in summary.as_text()
+    assert "pytest args" not in report.Summary(requested="local").as_text()
