@@ -1,7 +1,7 @@
 """Real WebSocket client sockets for the suite: connect, authenticate, read, route, wait (bounded).
 
 A `Session` is one user's connection. Its reader task parses every frame, files agent events
-into the runs they belong to (`contract.Demux`) and keeps every other message in an inbox.
+into the runs they belong to (`routing.Demux`) and keeps every other message in an inbox.
 Every wait is bounded by the endpoint's timeout; nothing here judges: the tests do, with
 `contract`. Tokens never appear in a message: anything quoted from websockets is scrubbed.
 """
@@ -27,12 +27,9 @@ from websockets.typing import Subprotocol
 
 from .contract import (
     NO_RUN,
-    Demux,
     FrameError,
-    Ledger,
     Message,
     RuleId,
-    RunChecker,
     RunIds,
     Violation,
     check_greeting,
@@ -42,6 +39,7 @@ from .contract import (
     parse_frame,
     type_of,
 )
+from .routing import Demux, Ledger, RunChecker
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

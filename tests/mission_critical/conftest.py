@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client import VERDICTS, ContractError, Endpoint, make_ssl_context
-from .contract import Ledger
 from .environment import AuthLimitError, Credential, Settings, UsageError, read_settings
+from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator

@@ -20,9 +20,10 @@ from .client import (
     read_close_code,
     require_clean,
 )
-from .contract import EVENT_TYPES, NO_RUN, FrameError, Ledger, Violation, parse_frame, type_of
+from .contract import EVENT_TYPES, NO_RUN, FrameError, Violation, parse_frame, type_of
 from .environment import MALFORMED_TOKEN, AuthLimitError
 from .event_schemas import schema_errors
+from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client import ContractError, Endpoint, Session, close_all, require_clean
-from .contract import EVENT_TYPES, NO_RUN, Ledger, Violation
+from .contract import EVENT_TYPES, NO_RUN, Violation
 from .event_schemas import schema_errors
+from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .client import Endpoint, Session, require_clean
-from .contract import EVENT_TYPES, Ledger
+from .contract import EVENT_TYPES
 from .event_schemas import schema_errors
+from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable

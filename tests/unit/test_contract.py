@@ -11,12 +11,9 @@ import pytest
 from tests.mission_critical.contract import (
     EVENT_TYPES,
     RULE_IDS,
-    Demux,
     FrameError,
-    Ledger,
     RunIds,
     Violation,
-    check_foreign,
     check_greeting,
     check_run,
     format_violations,
@@ -24,6 +21,7 @@ from tests.mission_critical.contract import (
     parse_frame,
 )
 from tests.mission_critical.event_schemas import schema_errors
+from tests.mission_critical.routing import Demux, Ledger, check_foreign
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 USER, OTHER = "user-a", "user-b"
