@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -17,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
+
+from tasks.local import read_ready_line
 
 ROOT = Path(__file__).resolve().parent.parent
 TMP = ROOT / "bench" / "tmp"
@@ -156,23 +157,8 @@ class Backend:
 
 
 def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, str]:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"refservice did not say READY within {timeout:g}s")
-            if selector.select(left):
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    raise RuntimeError("refservice exited before READY")
-                buffer += chunk
-    line = buffer.split(b"\n", 1)[0].decode(errors="replace")
-    if not line.startswith("READY "):
-        raise RuntimeError(f"refservice printed {line[:120]!r} instead of READY")
+    """The READY line's fields, read the way the harness reads them."""
+    line = read_ready_line(process, timeout)
     return dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
 
 

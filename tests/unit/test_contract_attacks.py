@@ -23,47 +23,12 @@ from tests.mission_critical.test_connection import (
     bad_frames,
     judge_error_code,
 )
+from tests.unit.wire_events import CLEAN, IDS, OTHER, USER, event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-USER, OTHER = "user-a", "user-b"
-IDS = RunIds(thread_id="thread-1", user_id=USER, run_id="run-1")
 OTHERS = RunIds(thread_id="thread-b", user_id=OTHER, run_id="run-b")
-FIELDS: dict[str, dict[str, Any]] = {
-    "agent_started": {"agent_name": "helper"},
-    "agent_thinking": {"reasoning": "considering"},
-    "tool_executing": {"tool_name": "search", "execution_id": "e1"},
-    "tool_completed": {
-        "tool_name": "search",
-        "execution_id": "e1",
-        "success": True,
-        "results": [],
-        "duration": 0.01,
-    },
-    "agent_completed": {"status": "completed", "final_response": "done"},
-}
-CLEAN = (
-    "agent_started",
-    "agent_thinking",
-    "tool_executing",
-    "tool_completed",
-    "agent_thinking",
-    "agent_completed",
-)
-
-
-def event(event_type: str, ids: RunIds = IDS, **changes: Any) -> dict[str, Any]:
-    fields = {
-        "type": event_type,
-        "run_id": ids.run_id,
-        "thread_id": ids.thread_id,
-        "user_id": ids.user_id,
-        "timestamp": 1_700_000_000.0,
-        **FIELDS[event_type],
-        **changes,
-    }
-    return {key: value for key, value in fields.items() if value is not None}
 
 
 def rules_of(demux: Demux, **kwargs: Any) -> set[str]:
