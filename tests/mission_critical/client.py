@@ -183,6 +183,25 @@ def read_close_code(ws: ClientConnection) -> int:
     return rcvd.code if rcvd is not None else ABNORMAL_CLOSURE
 
 
+@dataclass(frozen=True)
+class Waiter:
+    """One pending `Session.wait_until`: its predicate, and the future the reader resolves."""
+
+    predicate: Callable[[], bool]
+    woken: asyncio.Future[None]
+
+    def check(self, *, closed: bool) -> None:
+        """Resolve the future when the predicate holds or the connection closed; a predicate
+        that raises hands its exception to the waiter, not to the reader."""
+        try:
+            held = closed or self.predicate()
+        except Exception as exc:  # re-raised in the waiting task
+            self.woken.set_exception(exc)
+            return
+        if held:
+            self.woken.set_result(None)
+
+
 class Session:
     """One user's live connection; create with `await Session.open(...)`."""
 
@@ -197,7 +216,7 @@ class Session:
         self.pings_sent = 0
         self.unasked_pongs = 0  # pongs beyond the pings sent so far: answers to nothing
         self._pongs = 0
-        self._changed = asyncio.Condition()
+        self._waiters: list[Waiter] = []  # wait_until calls whose predicate has not held yet
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
@@ -260,14 +279,20 @@ class Session:
         try:
             async for frame in self.ws:
                 self._file(frame)
-                async with self._changed:
-                    self._changed.notify_all()
+                if self._waiters:
+                    self._wake()
         except ConnectionClosed:
             pass
         finally:
             self.close_code = read_close_code(self.ws)
-            async with self._changed:
-                self._changed.notify_all()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Release every waiter whose predicate now holds (or all of them once closed): the
+        reader checks them after each frame, so a waiter runs only when it has cause to."""
+        for waiter in self._waiters:
+            if not waiter.woken.done():
+                waiter.check(closed=self.closed)
 
     def _file(self, frame: str | bytes) -> None:
         try:
@@ -295,10 +320,16 @@ class Session:
 
     async def wait_until(self, predicate: Callable[[], bool], seconds: float | None = None) -> bool:
         """Whether `predicate` held within `seconds` (default: the endpoint's); stops on close."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.endpoint.timeout if seconds is None else seconds):
-                async with self._changed:
-                    await self._changed.wait_for(lambda: predicate() or self.closed)
+        if predicate() or self.closed:
+            return predicate()
+        waiter = Waiter(predicate, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.endpoint.timeout if seconds is None else seconds):
+                    await waiter.woken
+        finally:
+            self._waiters.remove(waiter)
         return predicate()
 
     async def take(self, predicate: Callable[[Message], bool]) -> Message | None:

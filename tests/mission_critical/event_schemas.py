@@ -68,8 +68,11 @@ def load_validators() -> dict[str, Draft202012Validator]:
 
 def schema_errors(event: Mapping[str, Any]) -> list[str]:
     """What a normalized event breaks of its type's schema; empty when it matches."""
-    validator = load_validators().get(type_of(event))
+    event_type = type_of(event)
+    validator = load_validators().get(event_type)
     if validator is None:
-        return [f"no schema for type {type_of(event)!r}"]
+        return [f"no schema for type {event_type!r}"]
+    if validator.is_valid(event):  # the same verdict; the errors are only collected when wrong
+        return []
     errors = sorted(validator.iter_errors(dict(event)), key=lambda error: list(error.path))
     return [f"{error.json_path}: {error.message}" for error in errors]
