@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from tasks.local import read_ready_line
+from tasks.local import read_ready_line, stop_service
 
 ROOT = Path(__file__).resolve().parent.parent
 TMP = ROOT / "bench" / "tmp"
 READY_TIMEOUT = 15.0  # seconds for the reference backend to say READY
-STOP_GRACE = 3.0
 
 
 def log(message: str) -> None:
@@ -183,19 +182,7 @@ def run_backend(python: str, secret: str, *, delay: float, stderr: Path) -> Iter
         base = f"{fields['host']}:{fields['port']}"
         yield Backend(process, f"ws://{base}/ws", f"http://{base}")
     finally:
-        stop_process(process)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+        stop_service(process)
 
 
 # ---- what runs ---------------------------------------------------------------------------------

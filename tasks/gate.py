@@ -19,7 +19,7 @@ from pathlib import Path
 from tasks import choose, report
 from tasks.errors import BringUpError, GateError, ProbeError, VerdictError
 from tasks.settings import KEYS, EnvName, Settings, load_settings
-from tasks.signals import shielded, terminate_as_interrupt
+from tasks.signals import terminate_as_interrupt
 from tasks.target import Target, redact_url
 
 Log = Callable[[str], None]
@@ -58,13 +58,16 @@ class _Clock:
     def __init__(self, phases: dict[str, float]) -> None:
         self.phases = phases
 
+    def add(self, name: str, since: float) -> None:
+        self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - since
+
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+            self.add(name, start)
 
 
 def judge(
@@ -131,33 +134,26 @@ def _run_once(
     base = settings.report_dir / f"mission_critical-{env}-{stamp}-{os.getpid()}"
     junit, json_path = base.with_suffix(".xml"), base.with_suffix(".json")
     summary.junit_path, summary.json_path = str(junit), str(json_path)
-    teardown_start = 0.0
+    started, up = time.perf_counter(), False
     try:
-        with clock.phase("bring-up"):
-            manager = serve(env, settings, python=python, log=log, reason=summary.reason)
-            target = manager.__enter__()
-        try:
+        # Each serve_* tears down in its own finally, shielded from a second signal.
+        with serve(env, settings, python=python, log=log, reason=summary.reason) as target:
+            clock.add("bring-up", started)
+            up = True
             summary.ws_url = redact_url(target.ws_url)
             summary.http_url = redact_url(target.http_url)
             summary.details = dict(target.details)
             secrets = [*settings.secrets(), *(t.reveal() for t in target.tokens)]
             if target.jwt_secret:
                 secrets.append(target.jwt_secret.reveal())
-            scrub = _scrubber(secrets)
             with clock.phase("suite"):
-                code = run_suite(python, target, settings, junit, posargs, log, scrub)
-        except BaseException:
-            teardown_start = time.perf_counter()
-            with shielded():
-                if not manager.__exit__(*sys.exc_info()):
-                    raise
-        else:
-            teardown_start = time.perf_counter()
-            with shielded():
-                manager.__exit__(None, None, None)
-        summary.phases["teardown"] = time.perf_counter() - teardown_start
+                code = run_suite(python, target, settings, junit, posargs, log, _scrubber(secrets))
+            started = time.perf_counter()  # teardown runs as the block exits
+        clock.add("teardown", started)
         _conclude(summary, settings, code, junit)
     except GateError as exc:
+        if not up:
+            clock.add("bring-up", started)
         summary.verdict, summary.problem = "FAILED", str(exc).splitlines()[0]
         raise
     finally:
