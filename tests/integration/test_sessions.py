@@ -31,6 +31,16 @@ def run_nox(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     )
 
 
+def failed_saying(done: subprocess.CompletedProcess[str], *texts: str) -> str:
+    """The run's output, once it is known to have failed cleanly, saying each of `texts`."""
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-4000:]
+    for text in texts:
+        assert text in out, out[-4000:]
+    assert "Traceback" not in out
+    return out
+
+
 def reports(tmp_path: Path) -> list[dict[str, object]]:
     found = sorted((tmp_path / "reports").glob("mission_critical-*.json"))
     return [json.loads(path.read_text()) for path in found]
@@ -65,28 +75,23 @@ def test_local_session_passes_and_says_what_it_judged(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_run_where_no_test_runs_fails(tmp_path: Path) -> None:
     done = run_nox(tmp_path, "-s", "mission_critical-local", "--", "-k", "no_such_test_anywhere")
-    out = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert "no test ran" in out
-    assert "Traceback" not in out
+    failed_saying(done, "no test ran")
 
 
 def test_auto_with_nothing_usable_fails_and_lists_each_candidate(tmp_path: Path) -> None:
     done = run_nox(tmp_path, "-s", "mission_critical-auto", MC_ENV_ORDER="staging")
-    out = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert "Failed to start Docker services and no staging fallback configured" in out
-    assert "staging: STAGING_WEBSOCKET_URL is not set" in out
-    assert "Traceback" not in out
+    failed_saying(
+        done,
+        "Failed to start Docker services and no staging fallback configured",
+        "staging: STAGING_WEBSOCKET_URL is not set",
+    )
 
 
 def test_a_bad_setting_stops_the_run_naming_the_key(tmp_path: Path) -> None:
     done = run_nox(tmp_path, "-s", "mission_critical-local", MC_USERS="lots")
-    out = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert "bad setting MC_USERS (environment variable MC_USERS)" in out
-    assert "expected a whole number" in out
-    assert "Traceback" not in out
+    failed_saying(
+        done, "bad setting MC_USERS (environment variable MC_USERS)", "expected a whole number"
+    )
     assert reports(tmp_path) == []
 
 
@@ -111,9 +116,7 @@ def test_tests_outside_the_suite_fail_the_gate(tmp_path: Path) -> None:
         "tests/unit/test_target_report.py",
         MC_JWT_SECRET=SECRET,
     )
-    out = done.stdout + done.stderr
-    assert done.returncode != 0, out[-4000:]
-    assert "test(s) outside tests/mission_critical ran" in out
+    failed_saying(done, "test(s) outside tests/mission_critical ran")
     [summary] = reports(tmp_path)
     assert summary["verdict"] == "FAILED"
 
@@ -140,10 +143,7 @@ def test_a_debugger_in_the_pytest_args_neither_hangs_nor_passes_the_gate(tmp_pat
     finally:
         os.close(read_end)
         os.close(write_end)
-    out = done.stdout + done.stderr
-    assert done.returncode != 0, out[-4000:]
-    assert "judged nothing" in out
-    assert "pytest args : --trace -k health" in out
+    failed_saying(done, "judged nothing", "pytest args : --trace -k health")
     [summary] = reports(tmp_path)
     assert summary["verdict"] == "FAILED"
     assert summary["pytest_args"] == ["--trace", "-k", "health"]
