@@ -52,7 +52,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:  # noqa: ARG001 -
     for name, module in list(sys.modules.items()):
         if name.endswith("mission_critical.client") and hasattr(module, "Session"):
             _wrap_session(module.Session)
-        if name.endswith("mission_critical.routing") and hasattr(module, "Demux"):
+        if name == "contract.routing" and hasattr(module, "Demux"):
             _wrap_demux(module.Demux)
 
 

@@ -25,7 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from .contract import (
+from contract.routing import Demux, Ledger, RunChecker
+from contract.rules import (
     NO_RUN,
     FrameError,
     Message,
@@ -39,7 +40,6 @@ from .contract import (
     parse_frame,
     type_of,
 )
-from .routing import Demux, Ledger, RunChecker
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

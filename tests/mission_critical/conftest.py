@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contract.routing import Ledger
+
 from .client import VERDICTS, ContractError, Endpoint, make_ssl_context
 from .environment import AuthLimitError, Credential, Settings, UsageError, read_settings
-from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator

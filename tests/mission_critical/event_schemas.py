@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
-from .contract import EVENT_TYPES, type_of
+from contract.rules import EVENT_TYPES, type_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

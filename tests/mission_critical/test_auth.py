@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Literal
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from contract.routing import Ledger
+from contract.rules import EVENT_TYPES, NO_RUN, FrameError, Violation, parse_frame, type_of
+
 from .client import (
     AUTH_METHODS,
     AuthMethod,
@@ -20,10 +23,8 @@ from .client import (
     read_close_code,
     require_clean,
 )
-from .contract import EVENT_TYPES, NO_RUN, FrameError, Violation, parse_frame, type_of
 from .environment import MALFORMED_TOKEN, AuthLimitError
 from .event_schemas import schema_errors
-from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable

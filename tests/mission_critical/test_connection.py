@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from contract.routing import Ledger
+from contract.rules import EVENT_TYPES, NO_RUN, Message, RunIds, Violation
+
 from .client import PONG, Endpoint, Session, new_id, padded_ping, require_clean
-from .contract import EVENT_TYPES, NO_RUN, Message, RunIds, Violation
 from .event_schemas import schema_errors
-from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable

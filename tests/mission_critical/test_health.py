@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contract.rules import NO_RUN, Violation
+
 from .client import fetch_health, make_ssl_context, require_clean
-from .contract import NO_RUN, Violation
 from .environment import redact_url
 
 if TYPE_CHECKING:

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contract.routing import Ledger
+from contract.rules import EVENT_TYPES
+
 from .client import Endpoint, Session, require_clean
-from .contract import EVENT_TYPES
 from .event_schemas import schema_errors
-from .routing import Ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.mission_critical.contract import (
+from contract.routing import Demux, Ledger, check_foreign
+from contract.rules import (
     EVENT_TYPES,
     RULE_IDS,
     FrameError,
@@ -21,7 +22,6 @@ from tests.mission_critical.contract import (
     parse_frame,
 )
 from tests.mission_critical.event_schemas import schema_errors
-from tests.mission_critical.routing import Demux, Ledger, check_foreign
 from tests.unit.wire_events import CLEAN, IDS, OTHER, SHAPES, USER, wire
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from contract.routing import Demux, Ledger
+from contract.rules import FrameError, RunIds, check_run, normalize, parse_frame
 from tests.mission_critical.client import fetch_health, padded_ping
-from tests.mission_critical.contract import FrameError, RunIds, check_run, normalize, parse_frame
 from tests.mission_critical.environment import MIN_FRAME, unsecured_token
 from tests.mission_critical.event_schemas import schema_errors
-from tests.mission_critical.routing import Demux, Ledger
 from tests.mission_critical.test_connection import (
     JSON_PARSE_ERROR,
     bad_frames,

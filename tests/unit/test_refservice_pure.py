@@ -8,11 +8,11 @@ from random import Random
 
 import pytest
 
+from contract.rules import EVENT_TYPES, RunIds, check_run, normalize
 from refservice.agent import plan_run
 from refservice.auth import AuthError, extract_token
 from refservice.faults import BROKEN_RULE, FAULTS, parse_fault, rewrite_steps, stamp_run_id
 from refservice.messages import BadInput, Ping, StartRun, parse_client_message, render_message
-from tests.mission_critical.contract import EVENT_TYPES, RunIds, check_run, normalize
 from tests.mission_critical.event_schemas import schema_errors
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.mission_critical.contract import RunIds
+from contract.rules import RunIds
 
 USER, OTHER = "user-a", "user-b"
 IDS = RunIds(thread_id="thread-1", user_id=USER, run_id="run-1")

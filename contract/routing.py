@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .contract import (
+from contract.rules import (
     NO_RUN,
     Message,
     RuleId,
@@ -30,7 +30,7 @@ from .contract import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from .contract import SchemaCheck
+    from contract.rules import SchemaCheck
 
 
 @dataclass
