@@ -69,7 +69,8 @@ def why_unwritable(path: Path) -> str | None:
 
 def check_outputs(settings: Settings, envs: Iterable[EnvName]) -> None:
     """Every folder a run judging one of ``envs`` may write; the first that cannot be, named."""
-    why = why_unwritable(settings.report_dir)
+    envs = tuple(envs)
+    why = why_unwritable(settings.report_dir) if envs else None  # a step that judges nothing
     if why:
         raise SettingsError(settings.sources["MC_REPORT_DIR"], "MC_REPORT_DIR", why)
     found = find_blocker(settings.root / DOCKER_CACHE) if "docker" in envs else None

@@ -125,6 +125,10 @@ WRITES = [
          env={"MC_ENV_ORDER": "docker,local"}, command=("nox", "mission_critical-auto")),
     row("invoke-report-dir-a-file", "bad setting MC_REPORT_DIR", "is a file", files=README,
          env={"MC_REPORT_DIR": "README.md"}, command=("inv", "gate.local")),
+    row("invoke-serve-report-dir-a-file", "bad setting MC_REPORT_DIR", "is a file",
+         files=README, env={"MC_REPORT_DIR": "README.md"}, command=("inv", "local.serve")),
+    row("invoke-docker-build-cache-a-file", "cannot write the docker build cache",
+         files={".cache": "x"}, command=("inv", "docker.build")),
 ]  # fmt: skip
 
 # ---- rule 3: a message quotes what is wrong, never a secret, never a megabyte -----------------
