@@ -263,7 +263,7 @@ LAYOUT: dict[str, dict[str, tuple[Callable[[object], object], object]]] = {
     },
     "greeting": {
         "type": (_name, "connection_established"),
-        "connection_id": (_some_names, ["connection_id", "data.connection_id"]),
+        "connection_id": (_some_names, ["data.connection_id", "connection_id"]),
     },
     "start_agent": {
         "type": (_name, "start_agent"),

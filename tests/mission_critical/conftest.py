@@ -39,7 +39,10 @@ NO_VERDICT = (
     "mission-critical: the check returned without reaching its verdict, so it judged nothing "
     "(every check must judge what it saw: mc.judge, mc.add or mc.judge_later)"
 )
-NO_BUDGET = "no latency budget set for {metric} ({variable})"
+NO_TRACE = (
+    "--trace cannot step into the checks: they all run at once, in one event loop, before the "
+    "first one reports (to debug one, run it alone with -k and put a breakpoint() in it)"
+)
 
 
 def in_suite(path: str | os.PathLike[str]) -> bool:
@@ -55,6 +58,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Read the target once, before any check runs, and hand the selected checks to a Runner."""
     suite = [item for item in items if in_suite(item.path)]
     if not suite:
+        return
+    if config.getoption("trace", default=False):
+        usage_exit(NO_TRACE)
         return
     try:
         settings = read_settings(os.environ)
