@@ -71,24 +71,49 @@ class ContractError(Exception):
 
 
 class UserSlots:
-    """One run at a time per user, for dialects that match runs by order (`match = "order"`)."""
+    """One run at a time per user, for dialects that match runs by order (`match = "order"`).
+
+    A run that misses its first answer or its completion bound gives its user up: delivery is
+    already broken, so that user's waiting and later runs no longer wait for each other.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._busy: set[str] = set()
+        self._queues: dict[str, list[asyncio.Future[None]]] = {}
+        self._given_up: set[str] = set()
 
-    async def acquire(self, user: str, seconds: float) -> bool:
-        lock = self._locks.setdefault(user, asyncio.Lock())
+    async def acquire(self, user: str, seconds: float) -> None:
+        """Wait (at most `seconds`) until `user` has no run in flight, then hold the slot."""
+        if user in self._given_up:
+            return
+        if user not in self._busy:
+            self._busy.add(user)
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue = self._queues.setdefault(user, [])
+        queue.append(turn)
         try:
             async with asyncio.timeout(seconds):
-                await lock.acquire()
+                await turn
         except TimeoutError:
-            return False
-        return True
+            queue.remove(turn)
 
     def release(self, user: str) -> None:
-        lock = self._locks.get(user)
-        if lock is not None and lock.locked():
-            lock.release()
+        """Hand the slot to the next waiting run of `user`, or free it."""
+        queue = self._queues.get(user, [])
+        while queue:
+            turn = queue.pop(0)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy.discard(user)
+
+    def give_up(self, user: str) -> None:
+        self._given_up.add(user)
+        for turn in self._queues.pop(user, []):
+            if not turn.done():
+                turn.set_result(None)
+        self._busy.discard(user)
 
 
 @dataclass(frozen=True)
@@ -234,6 +259,18 @@ class Session:
         if self._holding is not None and self._holding.completed:
             self._release_slot()
 
+    def _hold(self, run: RunChecker) -> None:
+        """Hold the user's slot for `run`, and give the user up if it misses a bound."""
+        self._holding = run
+        loop, endpoint = asyncio.get_running_loop(), self.endpoint
+
+        def unless(done: Callable[[], bool]) -> None:
+            if self._holding is run and not done():
+                self.slots.give_up(self.user)
+
+        loop.call_later(endpoint.timeout, unless, lambda: bool(run.entries))
+        loop.call_later(endpoint.run_timeout, unless, lambda: run.completed)
+
     def _release_slot(self) -> None:
         if self._holding is not None:
             self._holding = None
@@ -301,7 +338,7 @@ class Session:
         ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
         run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
         if spec.match == "order":
-            self._holding = run
+            self._hold(run)
         message = start_message(
             self.dialect, kind, text=RUN_REQUEST, thread_id=thread_id, run_id=run_id
         )
@@ -310,41 +347,36 @@ class Session:
         return run
 
     async def finish_runs(self, runs: Sequence[RunChecker]) -> list[Violation]:
-        """Wait until every run is answered (within the single-wait bound) and complete (within
-        the run bound); a `delivery` violation for each bound a run missed."""
-        started = time.monotonic()
-        found: list[Violation] = []
-        answered = await self.wait_until(lambda: all(run.entries for run in runs))
-        if not answered:
-            found += [
-                Violation(
-                    "delivery",
-                    str(run.run_id or NO_RUN),
-                    self.user,
-                    f"expected the run to be answered within {self.endpoint.timeout:g} s "
-                    f"(MC_TIMEOUT); nothing came",
-                    run.seen,
-                )
-                for run in runs
-                if not run.entries
-            ]
-        left = self.endpoint.run_timeout - (time.monotonic() - started)
-        if answered and not await self.wait_until(lambda: all(r.completed for r in runs), left):
-            found += [
-                Violation(
-                    "delivery",
-                    str(run.run_id or NO_RUN),
-                    self.user,
-                    f"expected agent_completed within {self.endpoint.run_timeout:g} s "
-                    f"(MC_RUN_TIMEOUT); never came",
-                    run.seen,
-                )
-                for run in runs
-                if not run.completed
-            ]
+        """Wait until every run is answered within the single-wait bound and complete within
+        the run bound, each counted from its own request; a `delivery` violation for each
+        bound a run missed."""
+        endpoint, last_sent = self.endpoint, max((run.sent_at for run in runs), default=0.0)
+        answered = await self.wait_until(
+            lambda: all(run.entries for run in runs),
+            last_sent + endpoint.timeout - time.monotonic(),
+        )
+        found = self._missed(
+            [run for run in runs if not run.entries],
+            f"expected the run to be answered within {endpoint.timeout:g} s (MC_TIMEOUT); "
+            f"nothing came",
+        )
+        if answered:
+            left = last_sent + endpoint.run_timeout - time.monotonic()
+            await self.wait_until(lambda: all(run.completed for run in runs), left)
+            found += self._missed(
+                [run for run in runs if not run.completed],
+                f"expected agent_completed within {endpoint.run_timeout:g} s (MC_RUN_TIMEOUT); "
+                f"never came",
+            )
         if any(run is self._holding for run in runs):
             self._release_slot()
         return found
+
+    def _missed(self, runs: Sequence[RunChecker], detail: str) -> list[Violation]:
+        return [
+            Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
+            for run in runs
+        ]
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""
