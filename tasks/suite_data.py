@@ -7,7 +7,7 @@ module is its only reader in the harness.
 
 It trusts nothing in the file. A missing file, bad JSON, another format or a field of the wrong
 type gives a ``SuiteData`` whose ``problem`` says so in one line (the page then shows what the
-JUnit XML knows, via ``checks_from_junit``); it never raises. Every string is scrubbed as it is
+JUnit XML knows, via ``report.load_suite_data``); it never raises. Every string is scrubbed as it is
 read, and the suite's size caps are applied again, so a runaway file cannot make a huge page.
 """
 
@@ -16,9 +16,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ MAX_RAW_CHARS = 2000  # per frame, as the suite cuts them
 MAX_MESSAGES = 200  # per timeline
 MAX_TIMELINES = 20  # per check
 MAX_VIOLATIONS = 1000  # per check (the suite does not cap them; a page must stay readable)
-_RULE_LINE = re.compile(r"\[([a-z][a-z0-9-]*)\] ")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)(?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}")
 
@@ -358,59 +356,6 @@ def _latency(raw: object, r: _Reader) -> Latency:
         summary=stats,
         budgets=tuple(budgets),
     )
-
-
-def checks_from_junit(path: Path, scrub: Scrub) -> tuple[Check, ...]:
-    """What the JUnit XML knows of each check, for a run whose suite wrote no data."""
-    try:
-        root = ET.parse(path).getroot()  # noqa: S314 - our own child's output
-    except (OSError, ET.ParseError):
-        return ()
-    checks = []
-    for case in root.iter("testcase"):
-        module = case.get("classname", "").replace(".", "/")
-        name = scrub(case.get("name", ""))
-        failure = case.find("failure")
-        if failure is None:
-            failure = case.find("error")
-        skipped = case.find("skipped")
-        outcome = (
-            "failed" if failure is not None else "skipped" if skipped is not None else "passed"
-        )
-        message = ""
-        if failure is not None:  # the element's text is the whole report; the attribute its head
-            message = failure.text or failure.get("message", "").removeprefix("Failed: ")
-        lines = [scrub(line) for line in message.splitlines()]
-        try:
-            duration: float | None = float(case.get("time", ""))
-        except ValueError:
-            duration = None
-        checks.append(
-            Check(
-                nodeid=f"{scrub(module)}.py::{name}",
-                name=name,
-                outcome=outcome,
-                skip_reason=scrub(skipped.get("message", "")) if skipped is not None else "",
-                duration_s=duration,
-                violations=tuple(
-                    Violation(rule=match[1], text=line)
-                    for line in lines
-                    if (match := _RULE_LINE.match(line))
-                )
-                or ((Violation(rule="", text=lines[0]),) if lines else ()),
-            )
-        )
-    return tuple(checks)
-
-
-def load_for_report(path: Path, junit: Path, scrub: Scrub, *, ran: bool) -> SuiteData:
-    """The suite's data for the report; without it, the checks the JUnit XML knows."""
-    if not ran:
-        return SuiteData(str(path), problem="the suite did not run")
-    data = read_suite_data(path, scrub)
-    if data.problem:
-        return replace(data, checks=checks_from_junit(junit, scrub))
-    return data
 
 
 def latency_facts(latency: Latency | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Suite data files written by hand, for the tests of the harness's reader and report.
+"""Suite data files written by hand, the run summaries that go with them, and their pages.
 
 The files under ``report_data/`` follow docs/reports.md (format ``mission-critical-suite-data/1``)
 and are written independently of the suite, so the page's tests do not wait for it:
@@ -19,13 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks import suite_data
+from tasks import report, report_html, suite_data
 from tasks.gate import _scrubber
 
 DATA = Path(__file__).parent / "report_data"
 SECRET = "mc-hostile-secret-0123456789abcdef"  # in hostile.suite.json; the harness knows it
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYy1ob3N0aWxlIn0.c2lnbmF0dXJlLXBhcnQ"  # it does not
 FIXTURES = ("passing", "reorder", "hostile", "missing")
+PHASES = {"settings": 0.003, "choice": 0.001, "bring-up": 0.093, "suite": 2.41, "teardown": 0.019}
 
 
 def scrubber() -> Callable[[str], str]:
@@ -35,7 +36,43 @@ def scrubber() -> Callable[[str], str]:
 def load(name: str) -> suite_data.SuiteData:
     """The fixture's data as the harness reads it (``missing`` falls back to the JUnit XML)."""
     path = DATA / f"{name}.suite.json"
-    return suite_data.load_for_report(path, DATA / "reorder.junit.xml", scrubber(), ran=True)
+    return report.load_suite_data(path, DATA / "reorder.junit.xml", scrubber(), ran=True)
+
+
+def summary_for(data: suite_data.SuiteData, directory: Path | None = None) -> report.Summary:
+    """The summary the harness would hold after a local run that produced `data`."""
+    failed = sum(1 for check in data.checks if check.outcome == "failed")
+    stem = str((directory or Path("reports")) / "mission_critical-local-20261201T220113-4242")
+    summary = report.Summary(
+        requested="auto",
+        env="local",
+        reason="the reference backend runs here",
+        rejected=[("docker", "no daemon socket at /var/run/docker.sock")],
+        ws_url="ws://127.0.0.1:41234/ws",
+        http_url="http://127.0.0.1:41234",
+        backend_version="0.1.0",
+        phases=dict(PHASES),
+        counts=report.Counts(tests=len(data.checks), failures=failed),
+        verdict="FAILED" if failed else "PASSED",
+        problem=f"{failed} check(s) failed (pytest exit code 1)" if failed else "",
+        junit_path=stem + ".xml",
+        json_path=stem + ".json",
+        html_path=stem + ".html",
+        suite_data_path=stem + ".suite.json",
+        suite_data_problem=data.problem,
+        latency=suite_data.latency_facts(data.latency),
+    )
+    if data.latency and any(not budget.ok for budget in data.latency.budgets):
+        summary.problem = "; ".join([summary.problem, *report.budget_breaches(summary.latency)])
+    return summary
+
+
+def render(name: str, directory: Path) -> Path:
+    """Write the fixture's page into `directory`, as the harness does; its path."""
+    data = load(name)
+    path = directory / f"{name}.html"
+    report_html.write_page(summary_for(data, directory), data, path, scrubber())
+    return path
 
 
 def many_users(users: int, seed: int = 7) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tasks import suite_data
+from tasks import report, suite_data
 from tests.unit.report_pages import DATA, SECRET, TOKEN, load, many_users, scrubber
 
 
@@ -74,7 +74,7 @@ def test_no_data_file_reads_as_the_junit_checks(tmp_path: Path) -> None:
 
 
 def test_a_suite_that_did_not_run_has_no_data(tmp_path: Path) -> None:
-    data = suite_data.load_for_report(tmp_path / "a", tmp_path / "b", scrubber(), ran=False)
+    data = report.load_suite_data(tmp_path / "a", tmp_path / "b", scrubber(), ran=False)
     assert (data.problem, data.checks) == ("the suite did not run", ())
 
 
