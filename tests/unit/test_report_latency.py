@@ -1,4 +1,4 @@
-"""Latency in the run summary: the terminal's rows and the JSON report."""
+"""Latency in the run summary: the terminal's rows, the JSON report, and budgets in the verdict."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from tasks import report
+from tasks.errors import VerdictError
+from tasks.gate import _conclude, suite_data_file
+from tasks.settings import load_settings
 from tests.unit.report_pages import load, summary_for
+
+PASSING_JUNIT = (
+    '<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0" skipped="0">'
+    '<testcase classname="tests.mission_critical.test_runs" name="t" /></testsuite></testsuites>'
+)
 
 
 def budget(ok: bool, value: float | None = 150.0, limit: float = 100.0) -> dict[str, Any]:
@@ -73,3 +81,56 @@ def test_the_json_report_holds_the_latency_figures(tmp_path: Path) -> None:
     assert data["html_path"].endswith(".html")
     assert data["suite_data_path"].endswith(".suite.json")
     assert data["suite_data_problem"] == ""
+
+
+@pytest.mark.parametrize(
+    ("budgets", "problem"),
+    [
+        ([], ""),
+        ([budget(ok=True, value=90.0)], ""),
+        (
+            [budget(ok=False)],
+            "[latency] agent_completed p95 is 150 ms, over its budget of 100 ms",
+        ),
+        (
+            [budget(ok=False, value=None)],
+            "[latency] agent_completed p95 is -, over its budget of 100 ms",
+        ),
+    ],
+    ids=["none", "held", "exceeded", "no-figure"],
+)
+def test_an_exceeded_budget_fails_the_run_naming_latency(
+    tmp_path: Path, budgets: list[dict[str, Any]], problem: str
+) -> None:
+    junit = tmp_path / "j.xml"
+    junit.write_text(PASSING_JUNIT)
+    summary = report.Summary(requested="local", env="local")
+    summary.latency = {"unit": "ms", "summary": {}, "budgets": budgets}
+    settings = load_settings(tmp_path, environ={})
+    if not problem:
+        _conclude(summary, settings, 0, junit)
+        assert summary.verdict == "PASSED"
+        return
+    with pytest.raises(VerdictError, match=re.escape(problem)):
+        _conclude(summary, settings, 0, junit)
+    assert summary.verdict == "FAILED"
+
+
+def test_a_breach_is_named_next_to_the_failed_checks(tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    junit.write_text(PASSING_JUNIT.replace('failures="0"', 'failures="1"'))
+    summary = report.Summary(requested="local", env="local")
+    summary.latency = {"budgets": [budget(ok=False)]}
+    with pytest.raises(VerdictError) as caught:
+        _conclude(summary, load_settings(tmp_path, environ={}), 1, junit)
+    assert str(caught.value).endswith(
+        "1 check(s) failed (pytest exit code 1); "
+        "[latency] agent_completed p95 is 150 ms, over its budget of 100 ms"
+    )
+
+
+def test_the_suite_data_file_sits_next_to_the_junit_xml() -> None:
+    junit = Path("reports/mission_critical-local-20261201T220113-42.xml")
+    assert suite_data_file(junit) == Path(
+        "reports/mission_critical-local-20261201T220113-42.suite.json"
+    )
