@@ -27,7 +27,7 @@ from tests.unit.report_pages import (
     summary_for,
 )
 
-RENDER_BOUND = 2.0  # seconds for a 1,000-user page; it takes about 0.05 s (docs/reports.md)
+RENDER_BOUND = 2.0  # s to read and render 1,000 users, caps used up; ~0.35 s (docs/reports.md)
 OWN_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "main", "div", "p", "h1", "h2",
     "h3", "h4", "nav", "a", "section", "article", "dl", "dt", "dd", "table", "thead", "tbody",
