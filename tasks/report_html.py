@@ -11,7 +11,7 @@ no script and no URL of any kind, so it opens offline and loads nothing. Top to 
   message marked in colour *and* words, the raw frames folded away, capped;
 - latency of every run the suite started: p50/p95/p99/max per metric, budgets, histograms.
 
-Every piece of text goes through ``_esc``: the harness's secret scrubber, a pattern for
+Every piece of text goes through ``_Page.esc``: the harness's secret scrubber, a pattern for
 token-shaped strings (defence in depth: the suite already scrubbed its file), then HTML escaping.
 """
 
@@ -113,7 +113,7 @@ def _head(css: str, *columns: str) -> str:
 
 
 def _no_data(summary: Summary, data: SuiteData) -> str:
-    if not summary.phases.get("suite"):
+    if "suite" not in summary.phases:
         return "The suite did not run, so it wrote no data."
     return f"No suite data: {data.problem}."
 
@@ -124,8 +124,8 @@ def _facts(page: _Page, summary: Summary, data: SuiteData) -> str:
         ("environment", f"{summary.env or '-'} (requested: {summary.requested})"),
         ("why", summary.reason or "-"),
         *((f"not {env}", why) for env, why in summary.rejected),
-        ("target", redact_url(summary.ws_url or target.get("ws_url", "")) or "-"),
-        ("health", redact_url(summary.http_url or target.get("health_url", "")) or "-"),
+        ("target", _url(summary.ws_url or target.get("ws_url", ""))),
+        ("health", _url(summary.http_url or target.get("health_url", ""))),
     ]
     if target.get("dialect"):
         source = target.get("dialect_source", "")
@@ -152,6 +152,14 @@ def _facts(page: _Page, summary: Summary, data: SuiteData) -> str:
     bars = svg.phase_bars({page.clean(k)[:40]: v for k, v in summary.phases.items()})
     chart = f"<figure><figcaption>Phases</figcaption>{bars}</figure>" if bars else ""
     return f'<section class="facts"><dl>{listing}</dl>{chart}</section>'
+
+
+def _url(url: str) -> str:
+    """The URL without credentials; one that does not parse is not shown at all."""
+    try:
+        return redact_url(url) or "-"
+    except ValueError:
+        return "(a URL that does not parse)"
 
 
 def _check_table(page: _Page, checks: list[tuple[int, Check]]) -> str:
@@ -273,12 +281,12 @@ def _timeline(page: _Page, timeline: Timeline, anchor: str) -> str:
 
 
 def _raw_frames(page: _Page, timeline: Timeline, count: int) -> str:
-    frames = []
+    frames, spent = [], ""
     for message in timeline.messages[:count]:
         if not message.raw:
             continue
         if page.raw_left <= 0:
-            frames.append('<p class="muted">The page\'s budget for raw frames is spent.</p>')
+            spent = '<p class="muted">The page\'s budget for raw frames is spent.</p>'
             break
         text = message.raw[: page.raw_left]
         page.raw_left -= len(text)
@@ -290,10 +298,10 @@ def _raw_frames(page: _Page, timeline: Timeline, count: int) -> str:
             f"<pre>{page.esc(text)}</pre></div>"
         )
     if not frames:
-        return ""
+        return spent
     return (
         f"<details><summary>Raw frames ({len(frames)}, secrets scrubbed, at most 2,000 "
-        f"characters each)</summary>{''.join(frames)}</details>"
+        f"characters each)</summary>{''.join(frames)}{spent}</details>"
     )
 
 

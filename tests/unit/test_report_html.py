@@ -169,6 +169,18 @@ def test_a_failed_bring_up_still_gets_a_page(tmp_path: Path) -> None:
     assert "No check ran." in page.all_text()
 
 
+def test_urls_from_the_data_file_are_shown_without_credentials() -> None:
+    data = load("hostile")
+    summary = summary_for(data)
+    summary.ws_url = summary.http_url = ""  # the page falls back to the suite's own
+    text = Page(report_html.render_page(summary, data, scrubber())).all_text()
+    assert "ws://127.0.0.1:41234/ws?token=***" in text
+    assert "http://***@127.0.0.1:41234/health" in text
+    broken = suite_data.SuiteData("x", target={"ws_url": "ws://[::1/ws"})
+    text = Page(report_html.render_page(summary, broken, scrubber())).all_text()
+    assert "(a URL that does not parse)" in text
+
+
 def test_hostile_strings_are_text_on_the_page_not_markup(tmp_path: Path) -> None:
     html, page = page_of("hostile", tmp_path)
     text = page.all_text()
