@@ -1,6 +1,6 @@
 """The wire contract (docs/protocol.md) as pure functions: no sockets, no clock, no files.
 
-    server frame --parse_frame--> message --normalize--> flat dict
+    server frame --parse_frame--> message --normalize(containers of the dialect)--> flat dict
     flat dicts of one connection --routing.Demux.route--> per-run event lists
     per-run events --check_run--> [Violation]        (schema, order, pairing, ids, delivery)
     strays / named others --routing.check_foreign--> [Violation]   (isolation, ids)
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ RuleId = Literal[
     "bad-input",
     "frame-size",
     "reconnect",
+    "reachable",
+    "latency",
 ]
 RULE_IDS: tuple[RuleId, ...] = get_args(RuleId)
 
@@ -66,6 +68,7 @@ class Violation:
     user: str
     detail: str
     seen: tuple[str, ...] = ()
+    marks: tuple[int, ...] = field(default=(), compare=False)  # offending events of the run
 
     def __str__(self) -> str:
         where = f"run={self.run_id} user={self.user}"
@@ -85,9 +88,10 @@ def format_violations(violations: Sequence[Violation], limit: int = MAX_LINES) -
 
 @dataclass(frozen=True)
 class RunIds:
-    """The ids every event of a run must carry; `run_id` None: learned from agent_started."""
+    """The ids every event of a run must carry; `run_id` (or `thread_id`, where the server picks
+    threads) None: learned from the run's first event."""
 
-    thread_id: str
+    thread_id: str | None
     user_id: str
     run_id: str | None = None
 
@@ -114,12 +118,17 @@ def parse_frame(frame: str | bytes) -> Message:
     return message
 
 
-def normalize(message: Mapping[str, Any]) -> Message:
-    """One flat dict from either shape: `data` merged in, the top level winning on a clash."""
-    data = message.get("data")
-    merged: Message = dict(data) if isinstance(data, dict) else {}
+def normalize(message: Mapping[str, Any], containers: Sequence[str] = ("data",)) -> Message:
+    """One flat dict: the objects named by `containers` (the dialect's; the reference's is
+    `data`) merged in, an earlier container winning over a later one and the top level over
+    all of them."""
+    merged: Message = {}
+    for name in reversed(containers):
+        inner = message.get(name)
+        if isinstance(inner, dict):
+            merged.update(inner)
     for key, value in message.items():
-        if key != "data" or not isinstance(value, dict):
+        if key not in containers or not isinstance(value, dict):
             merged[key] = value
     return merged
 
@@ -138,21 +147,41 @@ def string_field(message: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_greeting(message: Mapping[str, Any]) -> str | None:
-    """Why `message` is not a valid greeting, or None when it is one."""
-    if message.get("type") != GREETING:
-        return f"expected the first message to be {GREETING}, got {type_of(message)}"
-    connection_id = string_field(message, "connection_id")
-    if not connection_id:
-        return f"expected {GREETING} to carry a non-empty string connection_id"
+def dig(message: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted `path` of a raw message (`data.connection_id`), or None."""
+    node: Any = message
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def check_greeting(
+    message: Mapping[str, Any],
+    greeting: str = GREETING,
+    paths: Sequence[str] = ("connection_id", "data.connection_id"),
+) -> str | None:
+    """Why the raw first `message` is not a `greeting` with a connection id at one of `paths`,
+    or None when it is one."""
+    if message.get("type") != greeting:
+        return f"expected the first message to be {greeting}, got {type_of(message)}"
+    found = next((value for path in paths if (value := dig(message, path)) is not None), None)
+    if not isinstance(found, str) or not found:
+        return f"expected {greeting} to carry a non-empty string at {' or '.join(paths)}"
     return None
 
 
+def learned_id(events: Sequence[Mapping[str, Any]], key: str) -> str | None:
+    """The `key` (run_id, thread_id) of the first agent_started, else of the first event naming
+    one."""
+    started = [string_field(e, key) for e in events if e.get("type") == "agent_started"]
+    named = [string_field(e, key) for e in events]
+    return next((value for value in [*started, *named] if value), None)
+
+
 def learned_run_id(events: Sequence[Mapping[str, Any]]) -> str | None:
-    """The run_id of the first agent_started, else of the first event naming one."""
-    started = [string_field(e, "run_id") for e in events if e.get("type") == "agent_started"]
-    named = [string_field(e, "run_id") for e in events]
-    return next((rid for rid in [*started, *named] if rid), None)
+    return learned_id(events, "run_id")
 
 
 def describe_examples(examples: Sequence[str]) -> str:
@@ -174,35 +203,39 @@ def id_mismatches(message: Mapping[str, Any], ids: RunIds, *, present_only: bool
     return wrong
 
 
-def find_tool_orphans(events: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every tool_completed that closes no earlier open tool_executing, and every tool_executing
-    still open at agent_completed (its tool_completed was lost), described."""
+def find_tool_orphans(events: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """(index, description) of every tool_completed that closes no earlier open tool_executing
+    (by execution_id when it has one, which must then name the same tool; else by tool_name),
+    and of every tool_executing still open at agent_completed (its tool_completed was lost)."""
     open_calls: list[tuple[int, str | None, str | None]] = []
-    orphans = []
+    orphans: list[tuple[int, str]] = []
     for index, event in enumerate(events):
         execution_id = string_field(event, "execution_id")
         tool_name = string_field(event, "tool_name")
         if event.get("type") == "agent_completed":
-            orphans += [
-                f"event #{at} tool_executing(tool_name={name!r}, execution_id={call!r}) "
-                f"is still open at agent_completed"
-                for at, call, name in open_calls
-            ]
+            for at, call, name in open_calls:
+                text = f"event #{at} tool_executing(tool_name={name!r}, execution_id={call!r})"
+                orphans.append((at, f"{text} is still open at agent_completed"))
             open_calls.clear()
         if event.get("type") == "tool_executing":
             open_calls.append((index, execution_id, tool_name))
         elif event.get("type") == "tool_completed":
-            if execution_id is not None:
-                match = [call for call in open_calls if call[1] == execution_id]
-            else:
-                match = [call for call in open_calls if call[2] == tool_name]
-            if match:
+            key = 1 if execution_id is not None else 2
+            wanted = execution_id if execution_id is not None else tool_name
+            match = [call for call in open_calls if call[key] == wanted]
+            if match and match[0][2] != tool_name:
+                opened = match[0]
+                open_calls.remove(opened)
+                text = f"event #{index} tool_completed(tool_name={tool_name!r}) closes"
+                orphans.append(
+                    (index, f"{text} execution_id={execution_id!r}, opened as {opened[2]!r}")
+                )
+            elif match:
                 open_calls.remove(match[0])
             else:
-                orphans.append(
-                    f"event #{index} tool_completed(tool_name={tool_name!r}, "
-                    f"execution_id={execution_id!r}) closes no open tool_executing"
-                )
+                text = f"event #{index} tool_completed(tool_name={tool_name!r}, "
+                text += f"execution_id={execution_id!r}) closes no open tool_executing"
+                orphans.append((index, text))
     return orphans
 
 
@@ -215,34 +248,41 @@ def check_run(
 ) -> list[Violation]:
     """Every rule one run's events (normalized, in arrival order) break.
 
-    `require` names event types a full run must contain (missing -> `delivery`).
+    `require` names event types a full run must contain (missing -> `delivery`). A `run_id` or
+    `thread_id` the expectation leaves open is learned from the run's first events.
     """
     run_id = expected.run_id or learned_run_id(events) or f"<unknown, thread {expected.thread_id}>"
-    ids = replace(expected, run_id=run_id)
+    thread_id = expected.thread_id or learned_id(events, "thread_id") or "<none>"
+    ids = replace(expected, run_id=run_id, thread_id=thread_id)
     seen = tuple(type_of(event) for event in events)
 
-    def broken(rule: RuleId, detail: str) -> Violation:
-        return Violation(rule, run_id, expected.user_id, detail, seen)
+    def broken(rule: RuleId, detail: str, marks: Sequence[int] = ()) -> Violation:
+        return Violation(rule, run_id, expected.user_id, detail, seen, tuple(marks))
 
     if not events:
         return [broken("delivery", "expected agent_started ... agent_completed; nothing arrived")]
     found: list[Violation] = []
     schema = [
-        f"event #{i} {type_of(e)}: {errors[0]}"
+        (i, f"event #{i} {type_of(e)}: {errors[0]}")
         for i, e in enumerate(events)
         if (errors := schema_errors(e))
     ]
     if schema:
+        texts = [text for _, text in schema]
         found.append(
             broken(
-                "schema", f"expected every event to match its schema; {describe_examples(schema)}"
+                "schema",
+                f"expected every event to match its schema; {describe_examples(texts)}",
+                [i for i, _ in schema],
             )
         )
-    starts = seen.count("agent_started")
-    if starts != 1:
-        found.append(broken("started-first", f"expected agent_started exactly once, got {starts}"))
+    starts = [i for i, kind in enumerate(seen) if kind == "agent_started"]
+    if len(starts) != 1:
+        detail = f"expected agent_started exactly once, got {len(starts)}"
+        found.append(broken("started-first", detail, starts[1:]))
     elif seen[0] != "agent_started":
-        found.append(broken("started-first", f"expected agent_started first, got {seen[0]} first"))
+        detail = f"expected agent_started first, got {seen[0]} first"
+        found.append(broken("started-first", detail, range(starts[0])))
     if "agent_completed" not in seen:
         found.append(
             broken("delivery", "expected agent_completed within the wait bound; never came")
@@ -251,33 +291,35 @@ def check_run(
         last = seen.index("agent_completed")
         if last != len(seen) - 1:
             after = list(seen[last + 1 :])
-            found.append(
-                broken("completed-last", f"expected nothing after agent_completed, got {after}")
-            )
+            detail = f"expected nothing after agent_completed, got {after}"
+            found.append(broken("completed-last", detail, range(last + 1, len(seen))))
         if "agent_thinking" not in seen[:last]:
-            found.append(
-                broken("thinking", "expected at least one agent_thinking before agent_completed")
-            )
+            detail = "expected at least one agent_thinking before agent_completed"
+            found.append(broken("thinking", detail, [last]))
     orphans = find_tool_orphans(events)
     if orphans:
+        texts = [text for _, text in orphans]
         found.append(
             broken(
                 "tool-pairing",
-                f"expected every tool_completed to close an open tool_executing and none "
-                f"open at agent_completed; {describe_examples(orphans)}",
+                f"expected every tool_completed to close an open tool_executing of the same "
+                f"tool and none open at agent_completed; {describe_examples(texts)}",
+                [i for i, _ in orphans],
             )
         )
     wrong_ids = [
-        f"event #{i} {type_of(e)} has {', '.join(wrong)}"
+        (i, f"event #{i} {type_of(e)} has {', '.join(wrong)}")
         for i, e in enumerate(events)
         if (wrong := id_mismatches(e, ids, present_only=False))
     ]
     if wrong_ids:
+        texts = [text for _, text in wrong_ids]
         found.append(
             broken(
                 "ids",
-                f"expected run_id={run_id!r} thread_id={ids.thread_id!r} "
-                f"user_id={ids.user_id!r} on every event; {describe_examples(wrong_ids)}",
+                f"expected run_id={run_id!r} thread_id={thread_id!r} "
+                f"user_id={ids.user_id!r} on every event; {describe_examples(texts)}",
+                [i for i, _ in wrong_ids],
             )
         )
     covered = {"agent_started", "agent_completed", "agent_thinking"}  # their rules say it

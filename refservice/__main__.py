@@ -18,6 +18,7 @@ from typing import Literal, get_args
 
 from jwt.warnings import InsecureKeyLengthWarning
 
+from contract.dialect import DialectError, load_dialect
 from refservice import __version__, faults
 from refservice.messages import SHAPES, Shape
 from refservice.server import ServiceConfig, start_server
@@ -75,14 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=parse_port, default=8000, help="0 = a free port (8000)")
+    parser.add_argument(
+        "--dialect", default="reference", help="the contract's spelling: a shipped name or a file"
+    )
     parser.add_argument("--shape", choices=SHAPES, default="flat", help="event field layout")
     parser.add_argument("--fault", choices=faults.FAULTS, default=None, help="break one rule")
-    parser.add_argument("--max-size", type=parse_size, default=2**20, help="largest frame in bytes")
+    parser.add_argument(
+        "--max-size", type=parse_size, default=None, help="largest frame in bytes (the dialect's)"
+    )
     parser.add_argument(
         "--delay", type=parse_delay, default=0.02, help="seconds between agent steps"
     )
-    parser.add_argument("--ws-path", type=parse_path, default="/ws")
-    parser.add_argument("--health-path", type=parse_path, default="/health")
+    parser.add_argument("--ws-path", type=parse_path, default=None, help="(the dialect's)")
+    parser.add_argument("--health-path", type=parse_path, default=None, help="(the dialect's)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     parser.add_argument("--version", action="version", version=f"refservice {__version__}")
     return parser
@@ -109,11 +115,12 @@ async def run_service(config: ServiceConfig) -> int:
     sys.stdout.write(f"READY host={config.host} port={port} listening_at={listening_at:.6f}\n")
     sys.stdout.flush()
     logger.info(
-        "refservice %s listening on %s:%d%s (shape=%s, fault=%s)",
+        "refservice %s listening on %s:%d%s (dialect=%s, shape=%s, fault=%s)",
         __version__,
         config.host,
         port,
-        config.ws_path,
+        config.ws_path or config.dialect.websocket_path,
+        config.dialect.name,
         config.shape,
         config.fault or "none",
     )
@@ -136,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shape: Shape = args.shape
     fault: faults.Fault | None = args.fault
+    try:
+        dialect = load_dialect(args.dialect)
+    except DialectError as exc:
+        print(f"refservice: error: --dialect: {exc}", file=sys.stderr)
+        return 2
+    if shape != "flat" and shape not in dialect.event_containers:
+        where = ", ".join(dialect.event_containers) or "the top level only"
+        print(
+            f"refservice: error: --shape {shape}: the {dialect.name} dialect reads event fields "
+            f"at {where}",
+            file=sys.stderr,
+        )
+        return 2
     config = ServiceConfig(
         secret=secret,
         host=args.host,
@@ -146,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         delay=args.delay,
         ws_path=args.ws_path,
         health_path=args.health_path,
+        dialect=dialect,
     )
     configure_logging(args.log_level)
     if len(secret.encode()) < MIN_SECRET_BYTES:

@@ -1,23 +1,37 @@
-"""Finding the JWT on a handshake request and verifying it (HS256, `sub` and `exp` required).
+"""Finding the JWT on a handshake request and verifying it (HS256, `sub` and `exp` required,
+plus the claims the dialect demands).
 
-Three ways to present a token (docs/protocol.md, "Authentication"): an
-`Authorization: Bearer` header, a `jwt.<base64url>` subprotocol, or `?token=` on the URL.
-Nothing here does I/O, and no token ever appears in a message or a repr.
+The ways to present a token are the dialect's (`[auth] methods`): an `Authorization: Bearer`
+header, a `<prefix><token>` subprotocol, or `?<parameter>=` on the URL; the first present wins in
+that order. Nothing here does I/O, and no token ever appears in a message or a repr.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from contract.messages import claim_problems, token_from_subprotocol
+
+if TYPE_CHECKING:
+    from contract.dialect import Dialect
+
 TokenSource = Literal["header", "subprotocol", "query"]
-SUBPROTOCOL_PREFIX = "jwt."
 ANONYMOUS = "anonymous"
+
+
+class DuplicateHeaderError(Exception):
+    """A handshake that repeats a header which must come once (answered 400, not 500)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"the {self.name} header must be sent once"
 
 
 class AuthError(Exception):
@@ -42,42 +56,49 @@ def split_subprotocols(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def find_jwt_subprotocol(offered: list[str]) -> str | None:
-    return next((item for item in offered if item.startswith(SUBPROTOCOL_PREFIX)), None)
-
-
-def decode_subprotocol(subprotocol: str) -> str:
-    """The JWT inside `jwt.<base64url without padding>`."""
-    encoded = subprotocol.removeprefix(SUBPROTOCOL_PREFIX)
-    try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        return raw.decode("ascii")
-    except (binascii.Error, ValueError) as exc:
-        raise AuthError("the jwt.* subprotocol is not valid base64url") from exc
+def find_subprotocol(offered: list[str], dialect: Dialect) -> str | None:
+    """The first offered subprotocol that carries a token in the dialect's form."""
+    prefix = dialect.subprotocol_prefix
+    return next((item for item in offered if item.startswith(prefix) and item != prefix), None)
 
 
 def extract_token(
-    authorization: str | None, subprotocol_headers: list[str], path: str
+    authorization: list[str], subprotocol_headers: list[str], path: str, dialect: Dialect
 ) -> PresentedToken | None:
-    """The token the client presented (header, then subprotocol, then query), if any."""
-    if authorization is not None:
-        scheme, _, credentials = authorization.strip().partition(" ")
+    """The token the client presented by one of the dialect's methods (header, then
+    subprotocol, then query), if any; DuplicateHeaderError for two Authorization headers."""
+    methods = dialect.auth_methods
+    if len(authorization) > 1:
+        raise DuplicateHeaderError("Authorization")
+    if authorization and "header" in methods:
+        scheme, _, credentials = authorization[0].strip().partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return PresentedToken("header", credentials.strip())
-    subprotocol = find_jwt_subprotocol(split_subprotocols(subprotocol_headers))
-    if subprotocol is not None:
-        return PresentedToken("subprotocol", decode_subprotocol(subprotocol))
-    tokens = parse_qs(urlsplit(path).query).get("token")
-    if tokens and tokens[0]:
-        return PresentedToken("query", tokens[0])
+    if "subprotocol" in methods:
+        offered = find_subprotocol(split_subprotocols(subprotocol_headers), dialect)
+        if offered is not None:
+            try:
+                token = token_from_subprotocol(dialect, offered, (dialect.subprotocol_prefix,))
+            except ValueError as exc:
+                raise AuthError(str(exc)) from None
+            if token:
+                return PresentedToken("subprotocol", token)
+    if "query" in methods:
+        tokens = parse_qs(urlsplit(path).query).get(dialect.query_parameter)
+        if tokens and tokens[0]:
+            return PresentedToken("query", tokens[0])
     return None
 
 
-def verify_token(token: str, secret: str) -> str:
-    """The user id (`sub`) of a valid HS256 token; AuthError saying why otherwise."""
+def verify_token(token: str, secret: str, dialect: Dialect) -> str:
+    """The user id (`sub`) of a valid HS256 token with the dialect's claims; AuthError saying
+    why otherwise."""
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp"], "verify_aud": False},  # the dialect checks aud
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("token expired") from exc
@@ -90,6 +111,9 @@ def verify_token(token: str, secret: str) -> str:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise AuthError("token claim 'sub' is not a non-empty string")
+    problems = claim_problems(dialect, claims)
+    if problems:
+        raise AuthError(f"token {problems[0]}")
     return subject
 
 

@@ -24,19 +24,23 @@ others are small predicates the server asks at the one place the rule is kept.
 | unasked_pong            | ping                     |
 | open_tool_call          | tool-pairing             |
 | accept_unsigned         | auth                     |
-| query_wrong_user        | ids                      |
+| method_wrong_user       | ids                      |
 | leak_progress           | isolation                |
 | parse_error_for_all     | bad-input                |
 | nan_in_frame            | schema                   |
 | busy_skips_tools        | delivery                 |
+| late_event              | completed-last           |
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from refservice.agent import Step
+
+if TYPE_CHECKING:
+    from contract.dialect import Dialect
 
 Fault = Literal[
     "drop_completed",
@@ -57,11 +61,12 @@ Fault = Literal[
     "unasked_pong",
     "open_tool_call",
     "accept_unsigned",
-    "query_wrong_user",
+    "method_wrong_user",
     "leak_progress",
     "parse_error_for_all",
     "nan_in_frame",
     "busy_skips_tools",
+    "late_event",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 
@@ -84,11 +89,12 @@ BROKEN_RULE: dict[Fault, str] = {
     "unasked_pong": "ping",
     "open_tool_call": "tool-pairing",
     "accept_unsigned": "auth",
-    "query_wrong_user": "ids",
+    "method_wrong_user": "ids",
     "leak_progress": "isolation",
     "parse_error_for_all": "bad-input",
     "nan_in_frame": "schema",
     "busy_skips_tools": "delivery",
+    "late_event": "completed-last",
 }
 
 ORPHAN_EXECUTION_ID = "exec-orphan-never-opened"
@@ -96,7 +102,8 @@ ORPHAN_TOOL_NAME = "phantom_tool"
 OPEN_EXECUTION_ID = "exec-open-never-closed"
 OPEN_TOOL_NAME = "forgotten_tool"
 UNASKED_PONG_EVERY = 0.05  # seconds between the pongs of `unasked_pong`
-QUERY_USER_SUFFIX = "-via-query"  # `query_wrong_user`: the id such a connection gets
+WRONG_USER_SUFFIX = "-via-{method}"  # `method_wrong_user`: the id such a connection gets
+LATE_EVENT_AFTER = 1.0  # `late_event`: seconds after agent_completed
 BUSY_CONNECTIONS = 3  # `busy_skips_tools`: with more connections open, runs skip their tool
 
 
@@ -129,6 +136,9 @@ def rewrite_steps(fault: Fault | None, planned: tuple[Step, ...]) -> tuple[Step,
     elif fault == "after_completed":
         pause = max((step.pause for step in steps), default=0.0)
         steps.append(Step("agent_thinking", {"reasoning": "One more thought, too late."}, pause))
+    elif fault == "late_event":
+        late = Step("agent_thinking", {"reasoning": "A thought long after."}, LATE_EVENT_AFTER)
+        steps.append(late)
     elif fault == "orphan_tool_completed":
         index = first_index(steps, "agent_completed")
         orphan = Step(
@@ -207,9 +217,12 @@ def accepts_unsigned(fault: Fault | None) -> bool:
     return fault == "accept_unsigned"
 
 
-def user_for(fault: Fault | None, source: str, user: str) -> str:
-    """The user id a verified connection gets: a wrong one for ?token= under the fault."""
-    return user + QUERY_USER_SUFFIX if fault == "query_wrong_user" and source == "query" else user
+def user_for(fault: Fault | None, source: str, user: str, dialect: Dialect) -> str:
+    """The user id a verified connection gets: a wrong one under the fault, for connections
+    that presented their token by the dialect's last method (?token= in the reference)."""
+    if fault == "method_wrong_user" and source == dialect.auth_methods[-1]:
+        return user + WRONG_USER_SUFFIX.format(method=source)
+    return user
 
 
 def leaks_progress(fault: Fault | None) -> bool:

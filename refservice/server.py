@@ -1,56 +1,45 @@
-"""The WebSocket server: handshake (health, routing, auth), connections, runs.
+"""The WebSocket server: connections and runs, in the dialect the service speaks.
 
-One `AgentService` holds the settings and the connected clients. Each connection is
-served by its own handler and each run by its own task that sends only on that
-connection (the `leak` fault is the one deliberate exception). Every frame is rendered
-once with `json.dumps` and sent as is.
+One `AgentService` holds the settings and the connected clients; `handshake.Gatekeeper` decides
+who a client is. Each connection is served by its own handler and each run by its own task that
+sends only on that connection (the `leak` faults are the deliberate exceptions). Every frame is
+rendered once with `json.dumps` and sent as is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
-from refservice import __version__, faults
+from contract.dialect import load_dialect
+from contract.messages import frame, greeting_message, start_spec
+from refservice import faults
 from refservice.agent import Step, plan_run
-from refservice.auth import (
-    AuthError,
-    PresentedToken,
-    extract_token,
-    find_jwt_subprotocol,
-    read_unsigned_user,
-    read_unverified_user,
-    split_subprotocols,
-    verify_token,
-)
+from refservice.handshake import Gatekeeper, Refusal
 from refservice.messages import (
-    PONG,
     BadInput,
     Ping,
     Shape,
     StartRun,
+    Unknown,
     parse_client_message,
-    render_greeting,
+    render_ack,
+    render_error,
     render_message,
+    render_pong,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from websockets.http11 import Request, Response
+    from contract.dialect import Dialect
 
 logger = logging.getLogger("refservice")
 
@@ -67,10 +56,15 @@ class ServiceConfig:
     port: int = 8000
     shape: Shape = "flat"
     fault: faults.Fault | None = None
-    max_size: int = 2**20
+    max_size: int | None = None  # None: the dialect's frame limit
     delay: float = 0.02
-    ws_path: str = "/ws"
-    health_path: str = "/health"
+    ws_path: str | None = None  # None: the dialect's
+    health_path: str | None = None
+    dialect: Dialect = field(default_factory=load_dialect)
+
+    @property
+    def frame_limit(self) -> int:
+        return self.max_size or self.dialect.max_frame
 
 
 @dataclass(eq=False)
@@ -83,94 +77,35 @@ class Client:
     runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
-def make_json_response(connection: ServerConnection, status: int, body: object) -> Response:
-    response = connection.respond(status, json.dumps(body))
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    return response
-
-
 class AgentService:
     def __init__(self, config: ServiceConfig, rng: random.Random | None = None) -> None:
         self.config = config
+        self.dialect = config.dialect
         self.rng = rng or random.Random()
         self.clients: dict[str, Client] = {}
-
-    # -- handshake ---------------------------------------------------------------------
-
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Answer /health, 404 unknown paths, 401 bad tokens; let good handshakes through."""
-        path = urlsplit(request.path).path
-        if path == self.config.health_path:
-            status = faults.health_status(self.config.fault)
-            if status != 200:
-                return make_json_response(connection, status, {"status": "failing"})
-            body = {"status": "ok", "service": "refservice", "version": __version__}
-            return make_json_response(connection, 200, body)
-        if path != self.config.ws_path:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"no such path: {path}\n")
-        # `username` is where websockets keeps the authenticated user (see its basic_auth).
-        if faults.checks_tokens(self.config.fault):
-            try:
-                connection.username = self.authenticate(request)
-            except AuthError as exc:
-                return self.reject_token(connection, exc)
-        else:
-            connection.username = self.identify_unchecked(request)
-        return None
-
-    def find_token(self, request: Request) -> PresentedToken | None:
-        return extract_token(
-            request.headers.get("Authorization"),
-            request.headers.get_all("Sec-WebSocket-Protocol"),
-            request.path,
+        self.threads: dict[str, str] = {}  # user -> the thread a server-threads dialect keeps
+        paths = (
+            config.ws_path or self.dialect.websocket_path,
+            config.health_path or self.dialect.health_path,
         )
-
-    def authenticate(self, request: Request) -> str:
-        """The verified user id of the handshake; AuthError when there is none."""
-        presented = self.find_token(request)
-        if presented is None:
-            raise AuthError(
-                "no token (use an Authorization header, a jwt.* subprotocol or ?token=)"
-            )
-        fault = self.config.fault
-        unsigned = read_unsigned_user(presented.token) if faults.accepts_unsigned(fault) else None
-        user = unsigned or verify_token(presented.token, self.config.secret)
-        return faults.user_for(fault, presented.source, user)
-
-    def identify_unchecked(self, request: Request) -> str:
-        """The `no_auth` fault: whoever the token claims to be, or "anonymous"."""
-        try:
-            presented = self.find_token(request)
-        except AuthError:
-            presented = None
-        return read_unverified_user(None if presented is None else presented.token)
-
-    def reject_token(self, connection: ServerConnection, exc: AuthError) -> Response:
-        logger.info("handshake rejected with 401: %s", exc.reason)
-        response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="refservice"'
-        return response
-
-    def select_subprotocol(
-        self, _connection: ServerConnection, subprotocols: Sequence[Subprotocol]
-    ) -> Subprotocol | None:
-        """Echo the `jwt.*` subprotocol the client offered, as the contract asks."""
-        chosen = find_jwt_subprotocol(split_subprotocols(list(subprotocols)))
-        return None if chosen is None else Subprotocol(chosen)
+        self.gate = Gatekeeper(self.dialect, config.secret, config.fault, paths)
 
     # -- connections -------------------------------------------------------------------
 
     async def handle_connection(self, websocket: ServerConnection) -> None:
+        refusal: Refusal | None = getattr(websocket, "refusal", None)
+        if refusal is not None:
+            await self.refuse(websocket, refusal)
+            return
         client = Client(uuid.uuid4().hex, websocket.username, websocket)
         self.clients[client.connection_id] = client
         beat = None
         try:
-            await websocket.send(render_greeting(client.connection_id))
+            await websocket.send(frame(greeting_message(self.dialect, client.connection_id)))
             if faults.sends_unasked_pongs(self.config.fault):
                 beat = asyncio.create_task(self.send_unasked_pongs(client))
-            async for frame in websocket:
-                if not await self.dispatch_frame(client, frame):
+            async for data in websocket:
+                if not await self.dispatch_frame(client, data):
                     break
         except ConnectionClosed:
             pass
@@ -179,24 +114,39 @@ class AgentService:
             for task in [*client.runs.values(), *([beat] if beat else [])]:
                 task.cancel()
 
+    async def refuse(self, websocket: ServerConnection, refusal: Refusal) -> None:
+        """A dialect that refuses after accepting: one error frame, then its close code."""
+        try:
+            await websocket.send(render_error(self.dialect, refusal.code, refusal.reason, "flat"))
+            await websocket.close(self.dialect.reject_close_code, "authentication failed")
+        except ConnectionClosed:
+            return
+
     async def send_unasked_pongs(self, client: Client) -> None:
         """The `unasked_pong` fault: a pong on a timer, answering nothing."""
         try:
             while True:
                 await asyncio.sleep(faults.UNASKED_PONG_EVERY)
-                await client.websocket.send(PONG)
+                await client.websocket.send(render_pong(self.dialect))
         except ConnectionClosed:
             return
 
-    async def dispatch_frame(self, client: Client, frame: str | bytes) -> bool:
+    async def dispatch_frame(self, client: Client, data: str | bytes) -> bool:
         """Serve one client frame; False when the connection must end."""
-        message = parse_client_message(frame)
+        message = parse_client_message(data, self.dialect)
+        fault = self.config.fault
         if isinstance(message, Ping):
-            if faults.answers_ping(self.config.fault):
-                await client.websocket.send(PONG)
+            if faults.answers_ping(fault):
+                await client.websocket.send(render_pong(self.dialect))
         elif isinstance(message, StartRun):
             await self.start_run(client, message)
-        elif message.code == "JSON_PARSE_ERROR" and faults.crashes_on_malformed(self.config.fault):
+        elif isinstance(message, Unknown) and self.dialect.unknown_type == "ack":
+            await client.websocket.send(render_ack(self.dialect, message.type))
+        elif isinstance(message, Unknown):
+            await self.send_error(
+                client, BadInput("unknown_type", f"unknown type {message.type[:60]!r}")
+            )
+        elif message.kind in {"not_json", "not_an_object"} and faults.crashes_on_malformed(fault):
             await client.websocket.close(1011, "internal error")
             return False
         else:
@@ -204,16 +154,23 @@ class AgentService:
         return True
 
     async def send_error(self, client: Client, error: BadInput) -> None:
-        fields = {
-            "error_code": faults.error_code(self.config.fault, error.code),
-            "message": error.message,
-        }
-        await client.websocket.send(render_message("error_message", fields, self.config.shape))
+        code = faults.error_code(self.config.fault, error.code(self.dialect))
+        await client.websocket.send(
+            render_error(self.dialect, code, error.message, self.config.shape)
+        )
+
+    def thread_for(self, client: Client, start: StartRun) -> str:
+        """The thread a run goes to: the client's, or (server threads) the user's own, which an
+        unknown thread_id is swapped for."""
+        if start_spec(self.dialect, start.kind).threads == "client":
+            return start.thread_id
+        return self.threads.setdefault(client.user_id, f"thread_{uuid.uuid4().hex[:16]}")
 
     async def start_run(self, client: Client, start: StartRun) -> None:
-        run_id = start.run_id or uuid.uuid4().hex
+        thread_id = self.thread_for(client, start)
+        run_id = start.run_id or f"run_{uuid.uuid4().hex}"
         if run_id in client.runs:
-            error = BadInput("RUN_ID_IN_USE", f"run_id {run_id[:80]!r} is already running")
+            error = BadInput("run_id_in_use", f"run_id {run_id[:80]!r} is already running")
             await self.send_error(client, error)
             return
         if not faults.starts_runs(self.config.fault):
@@ -221,7 +178,7 @@ class AgentService:
         planned = plan_run(start.user_request, self.config.delay, self.rng)
         steps = faults.rewrite_steps(self.config.fault, planned)
         steps = faults.trim_when_busy(self.config.fault, len(self.clients), steps)
-        task = asyncio.create_task(self.play_run(client, run_id, start.thread_id, steps))
+        task = asyncio.create_task(self.play_run(client, run_id, thread_id, steps))
         client.runs[run_id] = task
         task.add_done_callback(lambda _: client.runs.pop(run_id, None))
 
@@ -240,21 +197,35 @@ class AgentService:
                     "thread_id": thread_id,
                     "user_id": client.user_id,
                     "timestamp": time.time(),
-                    **step.fields,
+                    **self.spell_fields(step),
                 }
                 text = render_message(step.type, fields, shape)
                 await client.websocket.send(text)
                 if faults.leaks_events(fault):
                     await self.leak_event(client, text)
-                await self.send_side_messages(client, run_id, thread_id)
+                await self.send_side_messages(client, run_id, thread_id, step)
         except ConnectionClosed:
             return
         except Exception:
             logger.exception("run %s failed", run_id[:80])
 
-    async def send_side_messages(self, client: Client, run_id: str, thread_id: str) -> None:
-        """The faults that add a `progress` message to each event: NaN in it, or a leak."""
+    def spell_fields(self, step: Step) -> dict[str, object]:
+        """A step's fields in the dialect's units (a tool's duration in milliseconds where the
+        dialect says so)."""
+        fields = dict(step.fields)
+        if "duration" in fields and self.dialect.duration_unit == "milliseconds":
+            fields["duration"] = round(float(fields["duration"]) * 1000, 3)
+        return fields
+
+    async def send_side_messages(
+        self, client: Client, run_id: str, thread_id: str, step: Step
+    ) -> None:
+        """What goes with an event: the dialect's first interleaved type once per run (as its
+        backends send heartbeats and progress), and the faults that add a `progress` message."""
         fault, shape = self.config.fault, self.config.shape
+        if step.type == "agent_started" and self.dialect.interleaved:
+            note = {"connection_id": client.connection_id, "timestamp": time.time()}
+            await client.websocket.send(render_message(self.dialect.interleaved[0], note, shape))
         if faults.sends_nan(fault):
             fields = {"run_id": run_id, "thread_id": thread_id, "percent": math.nan}
             await client.websocket.send(render_message("progress", fields, shape))
@@ -280,10 +251,10 @@ async def start_server(config: ServiceConfig, service: AgentService | None = Non
         service.handle_connection,
         config.host,
         config.port,
-        process_request=service.process_request,
-        select_subprotocol=service.select_subprotocol,
+        process_request=service.gate.process_request,
+        select_subprotocol=service.gate.select_subprotocol,
         compression=None,
-        max_size=faults.frame_limit(config.fault, config.max_size),
+        max_size=faults.frame_limit(config.fault, config.frame_limit),
         close_timeout=CLOSE_TIMEOUT,
         backlog=LISTEN_BACKLOG,
     )

@@ -12,11 +12,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tasks import choose, report
+from tasks import choose, report, report_html, suite_data
 from tasks.errors import (
     ArgumentError,
     BringUpError,
@@ -146,9 +146,11 @@ def _run_once(
         settings.report_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base = settings.report_dir / f"mission_critical-{env}-{stamp}-{os.getpid()}"
-    junit, json_path = base.with_suffix(".xml"), base.with_suffix(".json")
-    summary.junit_path, summary.json_path = str(junit), str(json_path)
+    junit, json_path, html = (base.with_suffix(s) for s in (".xml", ".json", ".html"))
+    summary.junit_path, summary.json_path, summary.html_path = str(junit), str(json_path), str(html)
+    summary.suite_data_path = str(suite_data_file(junit))
     started, up = time.perf_counter(), False
+    secrets, data = settings.secrets(), None
     try:
         # Each serve_* tears down in its own finally, shielded from a second signal.
         with serve(env, settings, python=python, log=log, reason=summary.reason) as target:
@@ -157,11 +159,12 @@ def _run_once(
             summary.ws_url = redact_url(target.ws_url)
             summary.http_url = redact_url(target.http_url)
             summary.details = dict(target.details)
-            secrets = [*settings.secrets(), *target.secrets()]
+            secrets += target.secrets()
             with clock.phase("suite"):
                 code = run_suite(python, target, settings, junit, posargs, log, _scrubber(secrets))
             started = time.perf_counter()  # teardown runs as the block exits
         clock.add("teardown", started)
+        data = _take_data(summary, junit, _scrubber(secrets), ran=True)
         _conclude(summary, settings, code, junit)
     except GateError as exc:
         if not up:
@@ -169,7 +172,17 @@ def _run_once(
         summary.verdict, summary.problem = "FAILED", str(exc).splitlines()[0]
         raise
     finally:
-        unwritten = _write_reports(summary, junit, json_path)
+        unwritten = None
+        if summary.junit_path:
+            scrub = _scrubber(secrets)
+            if data is None:  # bring-up failed, or the run was interrupted
+                data = _take_data(summary, junit, scrub, ran="suite" in summary.phases)
+            unwritten = _write_reports(summary, junit, json_path)
+            try:
+                report_html.write_page(summary, data, html, scrub)
+            except OSError as exc:
+                summary.html_path = ""
+                log(f"note: the HTML report was not written ({html}: {exc.strerror})")
         if summary.verdict != "not judged":
             log(summary.as_text())
         if unwritten and sys.exc_info()[1] is not None:  # the error in flight is the verdict
@@ -200,6 +213,30 @@ def check_pytest_args(args: Sequence[str]) -> None:
             raise ArgumentError(f"-p {plugin}", OWN_REPORT)
 
 
+def suite_data_file(junit: Path) -> Path:
+    """Where the suite writes its data file (MC_REPORT_DATA): next to the JUnit XML."""
+    return junit.with_suffix(".suite.json")
+
+
+def _take_data(
+    summary: report.Summary, junit: Path, scrub: Callable[[str], str], *, ran: bool
+) -> suite_data.SuiteData:
+    """Read the suite's data file and put its latency figures into the summary.
+
+    The file is uploaded with the other reports, so it is scrubbed in place first (the suite
+    scrubs what it writes; this is the second line of defence).
+    """
+    path = suite_data_file(junit)
+    with suppress(OSError, UnicodeDecodeError):
+        text = path.read_text(encoding="utf-8")
+        if (clean := scrub(text)) != text:
+            path.write_text(clean, encoding="utf-8")
+    data = report.load_suite_data(path, junit, scrub, ran=ran)
+    summary.suite_data_problem = data.problem
+    summary.latency = suite_data.latency_facts(data.latency)
+    return data
+
+
 def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Path) -> None:
     counts, props = report.read_junit(junit)
     summary.counts = counts
@@ -217,6 +254,8 @@ def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Pat
         problem = f"{counts.skipped} test(s) skipped (set MC_ALLOW_SKIPS=true to accept skips)"
     elif code != 0 or counts.failures or counts.errors:
         problem = f"{counts.failures + counts.errors} check(s) failed (pytest exit code {code})"
+    # The suite judges its budgets (rule `latency`); its data names them, so the verdict does too.
+    problem = "; ".join(filter(None, [problem, *report.budget_breaches(summary.latency)]))
     summary.verdict = "FAILED" if problem else "PASSED"
     summary.problem = problem
     if problem:
@@ -235,6 +274,7 @@ def run_suite(
     """pytest on the suite as a child; its output is passed through with secrets scrubbed."""
     env = {k: v for k, v in os.environ.items() if k not in KEYS and not k.startswith("MC_")}
     env.update(target.to_env(settings))
+    env["MC_REPORT_DATA"] = str(suite_data_file(junit))
     env["PYTHONUNBUFFERED"] = "1"
     command = [python, "-m", "pytest", SUITE, "-p", "no:cacheprovider", f"--junitxml={junit}"]
     if sys.stdout.isatty():

@@ -2,18 +2,20 @@
 
 Every harness message that quotes a value the user gave goes through ``quote``:
 
-- a URL-like value is shown through ``redact_url``: userinfo (``user:password@``) becomes
+- a URL-like value is shown through ``mask_url``: userinfo (``user:password@``) becomes
   ``***@``, the values of token-like query parameters become ``***``, a fragment is dropped;
 - a long value is cut to ``QUOTE_LIMIT`` characters, with ``...`` and its full length;
 - control characters are escaped (the value is shown as a Python string literal).
 
-A secret is never passed here at all: ``tasks.values.BadValue`` shows ``HIDDEN`` instead when
-its key is a secret. Both functions are pure text work and never raise, whatever they are given.
+A secret is never passed here at all: ``tasks.values.BadValueError`` shows ``HIDDEN`` instead when
+its key is a secret. ``quote`` and ``mask_url`` are pure text work and never raise, whatever they
+are given; ``redact_url`` is for URLs known to parse (it says so with a ValueError otherwise).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 QUOTE_LIMIT = 80  # characters of a value shown in a message
 HIDDEN = "the value (not shown: a secret)"
@@ -36,7 +38,14 @@ def _mask_query(query: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without userinfo, fragment, or the values of token-like query parameters."""
+    """``url`` without userinfo, fragment, or the values of token-like query parameters;
+    ValueError when it does not parse as a URL (``mask_url`` shows any text)."""
+    urlsplit(url)
+    return mask_url(url)
+
+
+def mask_url(url: str) -> str:
+    """What ``redact_url`` does, on any text: it never raises."""
     text = url.split("#", 1)[0]
     text, question, query = text.partition("?")
     scheme, sep, rest = text.partition("://")
@@ -55,7 +64,7 @@ def _looks_like_url(value: str) -> bool:
 
 def quote(value: str, *, limit: int = QUOTE_LIMIT) -> str:
     """``value`` as a message shows it: redacted if URL-like, cut if long, always one line."""
-    shown = redact_url(value) if _looks_like_url(value) else value
+    shown = mask_url(value) if _looks_like_url(value) else value
     if len(shown) <= limit:
         return repr(shown)
     return f"{shown[: limit - 3] + '...'!r} ({len(value)} characters)"

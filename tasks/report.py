@@ -1,15 +1,23 @@
 """The run summary: which environment, why, where, how long, what happened; as text and JSON.
 
 The same facts go into the JUnit XML as testsuite properties, so a CI that only keeps the XML
-still knows which backend was judged.
+still knows which backend was judged. The latency figures come from the suite's data file
+(``tasks.suite_data``); the HTML page (``tasks.report_html``) shows all of it and more.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from tasks.suite_data import Check, SuiteData, Violation, read_suite_data
+
+_RULE_LINE = re.compile(r"\[([a-z][a-z0-9-]*)\] ")
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,10 @@ class Summary:
     problem: str = ""
     junit_path: str = ""
     json_path: str = ""
+    html_path: str = ""
+    suite_data_path: str = ""  # the suite's own data file (MC_REPORT_DATA)
+    suite_data_problem: str = ""  # why there is no usable suite data ("" when there is)
+    latency: dict[str, Any] = field(default_factory=dict)  # {"unit", "summary", "budgets"}
 
     def as_text(self) -> str:
         rows = [
@@ -66,15 +78,37 @@ class Summary:
                 if self.pytest_args
                 else []
             ),
-            ("phases", ", ".join(f"{k} {_duration(v)}" for k, v in self.phases.items())),
-            ("reports", f"{self.junit_path or '-'}, {self.json_path or '-'}"),
+            ("phases", ", ".join(f"{k} {format_duration(v)}" for k, v in self.phases.items())),
+            *self._latency_rows(),
+            ("reports", ", ".join(p for p in self._report_paths() if p) or "-"),
         ]
         rows += [(key, value) for key, value in self.details.items() if key.startswith("compose")]
         width = max(len(key) for key, _ in rows)
         head = f"mission-critical gate: {self.verdict}"
         if self.problem:
             head += f" - {self.problem}"
-        return "\n".join([head, *(f"  {key:<{width}} : {value}" for key, value in rows)])
+        lines = [f"  {key:<{width}} {':' if key else ' '} {value}" for key, value in rows]
+        return "\n".join([head, *lines])
+
+    def _report_paths(self) -> list[str]:
+        return [self.junit_path, self.json_path, self.html_path]
+
+    def _latency_rows(self) -> list[tuple[str, str]]:
+        """`latency` and, when any is set, `budgets` rows (one line per metric)."""
+        if not self.latency.get("summary"):
+            why = self.suite_data_problem or "the suite reported none"
+            return [("latency", f"- ({why})")] if self.verdict != "not judged" else []
+        rows: list[tuple[str, str]] = []
+        for metric, stat in self.latency["summary"].items():
+            figures = ", ".join(f"{p} {format_ms(stat.get(p))}" for p in ("p50", "p95", "p99"))
+            count = stat.get("count", 0)
+            runs = "run" if count == 1 else "runs"
+            text = f"{metric} {figures}, max {format_ms(stat.get('max'))} ({count} {runs})"
+            rows.append(("" if rows else "latency", text))
+        budgets = [_budget_text(b) for b in self.latency.get("budgets", [])]
+        if budgets:
+            rows.append(("budgets", "; ".join(budgets)))
+        return rows
 
     def properties(self) -> dict[str, str]:
         return {
@@ -90,8 +124,33 @@ class Summary:
         }
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def format_ms(value: float | None) -> str:
+    """Milliseconds for people: 1.9 ms, 120 ms, 20,512 ms; '-' for no figure."""
+    if value is None:
+        return "-"
+    return f"{value:.1f} ms" if value < 10 else f"{value:,.0f} ms"
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    figure = (
+        f"{budget.get('metric')} {budget.get('percentile')} {format_ms(budget.get('value_ms'))}"
+    )
+    limit = format_ms(budget.get("budget_ms"))
+    return f"{figure} {'within' if budget.get('ok') else 'EXCEEDS'} {limit}"
+
+
+def budget_breaches(latency: dict[str, Any]) -> list[str]:
+    """One `[latency] ...` line per budget the suite found exceeded."""
+    return [
+        f"[latency] {b.get('metric')} {b.get('percentile')} is {format_ms(b.get('value_ms'))}, "
+        f"over its budget of {format_ms(b.get('budget_ms'))}"
+        for b in latency.get("budgets", [])
+        if not b.get("ok")
+    ]
 
 
 def read_junit(path: Path) -> tuple[Counts, dict[str, str]]:
@@ -127,6 +186,61 @@ def count_testcases(path: Path, package: str) -> tuple[int, int]:
     names = [case.get("classname", "") for case in root.iter("testcase")]
     inside = sum(1 for name in names if f".{package}." in f".{name}.")
     return inside, len(names) - inside
+
+
+def checks_from_junit(path: Path, scrub: Callable[[str], str]) -> tuple[Check, ...]:
+    """What the JUnit XML knows of each check, for a run whose suite wrote no data."""
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314 - our own child's output
+    except (OSError, ET.ParseError):
+        return ()
+    checks = []
+    for case in root.iter("testcase"):
+        module = case.get("classname", "").replace(".", "/")
+        name = scrub(case.get("name", ""))
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped")
+        outcome = (
+            "failed" if failure is not None else "skipped" if skipped is not None else "passed"
+        )
+        message = ""
+        if failure is not None:  # the element's text is the whole report; the attribute its head
+            message = failure.text or failure.get("message", "").removeprefix("Failed: ")
+        lines = [scrub(line) for line in message.splitlines()]
+        try:
+            duration: float | None = float(case.get("time", ""))
+        except ValueError:
+            duration = None
+        checks.append(
+            Check(
+                nodeid=f"{scrub(module)}.py::{name}",
+                name=name,
+                outcome=outcome,
+                skip_reason=scrub(skipped.get("message", "")) if skipped is not None else "",
+                duration_s=duration,
+                violations=tuple(
+                    Violation(rule=match[1], text=line)
+                    for line in lines
+                    if (match := _RULE_LINE.match(line))
+                )
+                or ((Violation(rule="", text=lines[0]),) if lines else ()),
+            )
+        )
+    return tuple(checks)
+
+
+def load_suite_data(
+    path: Path, junit: Path, scrub: Callable[[str], str], *, ran: bool
+) -> SuiteData:
+    """The suite's data for the report; without it, the checks the JUnit XML knows."""
+    if not ran:
+        return SuiteData(str(path), problem="the suite did not run")
+    data = read_suite_data(path, scrub)
+    if data.problem:
+        return replace(data, checks=checks_from_junit(junit, scrub))
+    return data
 
 
 def add_junit_properties(path: Path, properties: dict[str, str]) -> None:

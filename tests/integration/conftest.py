@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tasks.local import read_ready_line, stop_service
+from tests.integration.browser import find_chromium
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ READY_PATTERN = re.compile(
     r"READY host=(?P<host>\S+) port=(?P<port>\d+) listening_at=(?P<at>\d+(?:\.\d+)?)"
 )
 READY_TIMEOUT = 15.0  # seconds from spawn to the READY line (a cold interpreter start)
+NO_CHROMIUM = "no headless Chromium on PATH (Debian: apt-get install chromium; .ci/run does)"
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,15 @@ def module_refservice_launcher(
         yield launcher
     finally:
         launcher.stop_all()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The Chromium the browser tests drive; a skip saying so where there is none, or a
+    failure when MC_REQUIRE_BROWSER_TESTS is set (CI, which installs it)."""
+    found = find_chromium()
+    if found is None:
+        if os.environ.get("MC_REQUIRE_BROWSER_TESTS"):
+            pytest.fail(f"MC_REQUIRE_BROWSER_TESTS is set but there is {NO_CHROMIUM}")
+        pytest.skip(NO_CHROMIUM)
+    return found

@@ -1,30 +1,25 @@
 """Real WebSocket client sockets for the suite: connect, authenticate, read, route, wait (bounded).
 
-A `Session` is one user's connection. Its reader task parses every frame, files agent events
-into the runs they belong to (`routing.Demux`) and keeps every other message in an inbox.
-Every wait is bounded by the endpoint's timeout; nothing here judges: the tests do, with
-`contract`. Tokens never appear in a message: anything quoted from websockets is scrubbed.
+A `Session` is one user's connection. Its reader task parses every frame, files it in the
+connection's log (`routing.Demux`: agent events into the runs they belong to) and keeps every
+other message in an inbox. Every wait is bounded: a single wait by the endpoint's `timeout`, a
+whole run by its `run_timeout`. Nothing here judges: the checks do, with `contract`. Tokens never
+appear in a message: anything quoted from websockets is scrubbed. Requests are spelled by the
+dialect (`contract.messages`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import secrets
-import ssl
-import threading
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.typing import Subprotocol
+from websockets.exceptions import ConnectionClosed
 
+from contract.messages import StartKind, ping_message, start_message, start_spec, subprotocol_for
 from contract.routing import Demux, Ledger, RunChecker
 from contract.rules import (
     NO_RUN,
@@ -41,15 +36,25 @@ from contract.rules import (
     type_of,
 )
 
+from .sockets import (
+    CLOSE_BOUND,
+    Endpoint,
+    HandshakeError,
+    new_id,
+    open_socket,
+    padded_ping,
+    read_close_code,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-AuthMethod = Literal["header", "subprotocol", "query"]
-AUTH_METHODS: tuple[AuthMethod, ...] = get_args(AuthMethod)
-ABNORMAL_CLOSURE = 1006  # what a connection that ended without a close frame reports
-CLOSE_BOUND = 2.0  # seconds a closing handshake may take before the transport is aborted
+    from websockets.asyncio.client import ClientConnection
+
+    from contract.dialect import AuthMethod
+
 RUN_REQUEST = "mission-critical check: think, call one tool, answer"
-PONG = "pong"
+RAW_LIMIT = 2000  # characters of a frame kept for the report
 
 
 class ContractError(Exception):
@@ -65,122 +70,50 @@ class ContractError(Exception):
         return f"{text}\n{self.context}" if self.context else text
 
 
-@dataclass
-class VerdictCount:
-    """How many verdicts (`require_clean` calls) the suite reached: the conftest fails a check
-    whose body returned without one (a --trace debugger that quit at once, an early return)."""
+class UserSlots:
+    """One run at a time per user, for dialects that match runs by order (`match = "order"`).
 
-    reached: int = 0
+    A run that misses its first answer or its completion bound gives its user up: delivery is
+    already broken, so that user's waiting and later runs no longer wait for each other.
+    """
 
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+        self._queues: dict[str, list[asyncio.Future[None]]] = {}
+        self._given_up: set[str] = set()
 
-VERDICTS = VerdictCount()
+    async def acquire(self, user: str, seconds: float) -> None:
+        """Wait (at most `seconds`) until `user` has no run in flight, then hold the slot."""
+        if user in self._given_up:
+            return
+        if user not in self._busy:
+            self._busy.add(user)
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue = self._queues.setdefault(user, [])
+        queue.append(turn)
+        try:
+            async with asyncio.timeout(seconds):
+                await turn
+        except TimeoutError:
+            queue.remove(turn)
 
+    def release(self, user: str) -> None:
+        """Hand the slot to the next waiting run of `user`, or free it."""
+        queue = self._queues.get(user, [])
+        while queue:
+            turn = queue.pop(0)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy.discard(user)
 
-def require_clean(violations: Sequence[Violation], context: str = "") -> None:
-    """Every check's verdict: raise ContractError when any rule was broken."""
-    VERDICTS.reached += 1
-    if violations:
-        raise ContractError(violations, context)
-
-
-class HandshakeError(Exception):
-    """No WebSocket connection: `status` is the HTTP answer, None when there was none."""
-
-    def __init__(self, status: int | None, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-    def __str__(self) -> str:
-        answer = f"HTTP {self.status}" if self.status is not None else "no HTTP answer"
-        return f"handshake failed ({answer}): {self.reason}"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where and how to connect, and how long any one wait may take."""
-
-    ws_url: str = field(repr=False)  # may carry a token in its query
-    ssl_context: ssl.SSLContext | None
-    timeout: float
-    grace: float
-    max_frame: int
-
-
-def make_ssl_context(url: str, ca_bundle: str | None) -> ssl.SSLContext | None:
-    """A verifying TLS context for wss/https (MC_CA_BUNDLE, else system roots); None for ws/http."""
-    if urlsplit(url).scheme not in {"wss", "https"}:
-        return None
-    return ssl.create_default_context(cafile=ca_bundle)
-
-
-def new_id(kind: str) -> str:
-    return f"mc-{kind}-{secrets.token_hex(6)}"
-
-
-def subprotocol_for(token: str) -> Subprotocol:
-    encoded = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
-    return Subprotocol(f"jwt.{encoded}")
-
-
-def with_query_token(url: str, token: str) -> str:
-    parts = urlsplit(url)
-    query = [*parse_qsl(parts.query, keep_blank_values=True), ("token", token)]
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def scrub(text: str, token: str | None) -> str:
-    """`text` with the token, and its subprotocol form, replaced by ***."""
-    if not token:
-        return text
-    return text.replace(subprotocol_for(token), "jwt.***").replace(token, "***")
-
-
-async def open_socket(
-    endpoint: Endpoint, token: str | None, method: AuthMethod = "header"
-) -> ClientConnection:
-    """A connected socket presenting `token` by `method` (none when `token` is None)."""
-    url, headers, subprotocols = endpoint.ws_url, {}, None
-    if token is not None and method == "header":
-        headers = {"Authorization": f"Bearer {token}"}
-    elif token is not None and method == "subprotocol":
-        subprotocols = [subprotocol_for(token)]
-    elif token is not None:
-        url = with_query_token(url, token)
-    try:
-        async with asyncio.timeout(endpoint.timeout):
-            return await connect(
-                url,
-                additional_headers=headers,
-                subprotocols=subprotocols,
-                ssl=endpoint.ssl_context,
-                compression=None,
-                proxy=None,
-                open_timeout=None,
-                ping_interval=None,
-                close_timeout=min(endpoint.timeout, CLOSE_BOUND),
-                max_size=max(4 * endpoint.max_frame, 4 * 2**20),
-                max_queue=None,
-            )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        raise HandshakeError(status, f"server answered HTTP {status}") from None
-    except TimeoutError:
-        raise HandshakeError(None, f"no handshake within {endpoint.timeout:g} s") from None
-    except Exception as exc:
-        reason = scrub(f"{exc.__class__.__name__}: {exc}", token)
-        raise HandshakeError(None, reason) from None
-
-
-def padded_ping(size: int) -> str:
-    """A ping frame of exactly `size` bytes (at least the bare ping's), padded in one field."""
-    head, tail = '{"type": "ping", "padding": "', '"}'
-    return head + "x" * max(0, size - len(head) - len(tail)) + tail
-
-
-def read_close_code(ws: ClientConnection) -> int:
-    rcvd = ws.protocol.close_rcvd
-    return rcvd.code if rcvd is not None else ABNORMAL_CLOSURE
+    def give_up(self, user: str) -> None:
+        self._given_up.add(user)
+        for turn in self._queues.pop(user, []):
+            if not turn.done():
+                turn.set_result(None)
+        self._busy.discard(user)
 
 
 @dataclass(frozen=True)
@@ -205,17 +138,23 @@ class Waiter:
 class Session:
     """One user's live connection; create with `await Session.open(...)`."""
 
-    def __init__(self, ws: ClientConnection, user: str, endpoint: Endpoint, ledger: Ledger) -> None:
+    def __init__(
+        self, ws: ClientConnection, user: str, endpoint: Endpoint, ledger: Ledger, slots: UserSlots
+    ) -> None:
         self.ws = ws
         self.user = user
         self.endpoint = endpoint
+        self.dialect = endpoint.dialect
+        self.slots = slots
         self.demux = Demux(user, ledger)
+        self.opened_at = time.monotonic()
         self.inbox: list[Message] = []  # non-event messages not taken yet
         self.seen: list[str] = []  # the type of every message, in arrival order
         self.close_code: int | None = None  # set once the connection is closed
         self.pings_sent = 0
         self.unasked_pongs = 0  # pongs beyond the pings sent so far: answers to nothing
         self._pongs = 0
+        self._holding: RunChecker | None = None  # the run holding this user's slot
         self._waiters: list[Waiter] = []  # wait_until calls whose predicate has not held yet
         self._reader: asyncio.Task[None] | None = None
 
@@ -226,6 +165,7 @@ class Session:
         user: str,
         token: str,
         ledger: Ledger,
+        slots: UserSlots,
         *,
         method: AuthMethod = "header",
         rule: RuleId = "delivery",
@@ -240,7 +180,7 @@ class Session:
         except HandshakeError as exc:
             detail = f"expected a connection with a valid token ({method}); {exc}"
             raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
-        session = cls(ws, user, endpoint, ledger)
+        session = cls(ws, user, endpoint, ledger, slots)
         try:
             await session.read_greeting(method, token, rule)
         except BaseException:
@@ -251,26 +191,30 @@ class Session:
 
     async def read_greeting(self, method: AuthMethod, token: str, rule: RuleId) -> None:
         """Rule `greeting`; with the subprotocol method, also the echo of the offered one."""
-        if method == "subprotocol" and self.ws.subprotocol != subprotocol_for(token):
-            detail = "expected the server to select the offered jwt.* subprotocol"
+        dialect = self.dialect
+        if method == "subprotocol" and self.ws.subprotocol != subprotocol_for(dialect, token):
+            offered = f"{dialect.subprotocol_prefix}*"
+            detail = f"expected the server to select the offered {offered} subprotocol"
             raise ContractError([Violation(rule, NO_RUN, self.user, detail)])
         problem: str | None
         try:
             async with asyncio.timeout(self.endpoint.timeout):
                 frame = await self.ws.recv()
         except TimeoutError:
-            problem = f"expected connection_established within {self.endpoint.timeout:g} s"
+            problem = f"expected {dialect.greeting_type} within {self.endpoint.timeout:g} s"
         except ConnectionClosed:
             code = read_close_code(self.ws)
-            problem = f"expected connection_established; the connection closed with {code}"
+            problem = f"expected {dialect.greeting_type}; the connection closed with {code}"
         else:
             try:
-                message = normalize(parse_frame(frame))
+                message = parse_frame(frame)
             except FrameError as exc:
-                problem = f"expected connection_established; got a bad frame: {exc}"
+                problem = f"expected {dialect.greeting_type}; got a bad frame: {exc}"
             else:
                 self.seen.append(type_of(message))
-                problem = check_greeting(message)
+                problem = check_greeting(
+                    message, dialect.greeting_type, dialect.connection_id_paths
+                )
         if problem is not None:
             violation = Violation("greeting", NO_RUN, self.user, problem, tuple(self.seen))
             raise ContractError([violation])
@@ -285,6 +229,7 @@ class Session:
             pass
         finally:
             self.close_code = read_close_code(self.ws)
+            self._release_slot()
             self._wake()
 
     def _wake(self) -> None:
@@ -295,20 +240,41 @@ class Session:
                 waiter.check(closed=self.closed)
 
     def _file(self, frame: str | bytes) -> None:
+        at = time.monotonic()
         try:
-            message = normalize(parse_frame(frame))
+            message = normalize(parse_frame(frame), self.dialect.event_containers)
         except FrameError as exc:
             self.demux.malformed.append(str(exc))
             self.seen.append("<malformed>")
             return
         self.seen.append(type_of(message))
-        if message.get("type") == PONG:
+        if message.get("type") == self.dialect.pong_type:
             self._pongs += 1
             if self._pongs > self.pings_sent:
                 self.unasked_pongs += 1
-        self.demux.route(message)
+        raw = frame[: RAW_LIMIT + 1] if isinstance(frame, str) else ""
+        self.demux.route(message, at, raw)
         if not is_event(message):
             self.inbox.append(message)
+        if self._holding is not None and self._holding.completed:
+            self._release_slot()
+
+    def _hold(self, run: RunChecker) -> None:
+        """Hold the user's slot for `run`, and give the user up if it misses a bound."""
+        self._holding = run
+        loop, endpoint = asyncio.get_running_loop(), self.endpoint
+
+        def unless(done: Callable[[], bool]) -> None:
+            if self._holding is run and not done():
+                self.slots.give_up(self.user)
+
+        loop.call_later(endpoint.timeout, unless, lambda: bool(run.entries))
+        loop.call_later(endpoint.run_timeout, unless, lambda: run.completed)
+
+    def _release_slot(self) -> None:
+        if self._holding is not None:
+            self._holding = None
+            self.slots.release(self.user)
 
     @property
     def closed(self) -> bool:
@@ -356,30 +322,61 @@ class Session:
         """Send a ping (padded to `size` bytes when larger); counted before it leaves, so a pong
         that arrives when every ping is answered is one nobody asked for."""
         self.pings_sent += 1
-        return await self.send(padded_ping(size) if size else {"type": "ping"})
+        ping_type = self.dialect.ping_type
+        return await self.send(padded_ping(size, ping_type) if size else ping_message(self.dialect))
 
-    async def start_agent(self) -> RunChecker:
-        """Send start_agent with a fresh thread_id and run_id; the run to watch."""
-        ids = RunIds(thread_id=new_id("thread"), user_id=self.user, run_id=new_id("run"))
-        run = self.demux.track(ids)
-        payload = {"user_request": RUN_REQUEST, "thread_id": ids.thread_id, "run_id": ids.run_id}
-        await self.send({"type": "start_agent", "payload": payload})
+    async def start_run(self, kind: StartKind = "start_agent") -> RunChecker:
+        """Ask for a run on a fresh thread (with a fresh run_id where the dialect lets the client
+        name it); the run to watch. In a dialect that matches runs by order, this waits (bounded)
+        until the user's previous run is done."""
+        spec = start_spec(self.dialect, kind)
+        run_id = new_id("run") if spec.run_id_key else None
+        thread_id = new_id("thread")
+        expected = thread_id if spec.threads == "client" else None
+        if spec.match == "order":
+            await self.slots.acquire(self.user, self.endpoint.run_timeout)
+        ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
+        run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
+        if spec.match == "order":
+            self._hold(run)
+        message = start_message(
+            self.dialect, kind, text=RUN_REQUEST, thread_id=thread_id, run_id=run_id
+        )
+        if not await self.send(message):
+            self._release_slot()
         return run
 
-    async def send_user_message(self) -> RunChecker:
-        """Send user_message on a fresh thread; the run (its run_id learned from the events)."""
-        ids = RunIds(thread_id=new_id("thread"), user_id=self.user)
-        run = self.demux.track(ids)
-        payload = {"message": RUN_REQUEST, "thread_id": ids.thread_id}
-        await self.send({"type": "user_message", "payload": payload})
-        return run
+    async def finish_runs(self, runs: Sequence[RunChecker]) -> list[Violation]:
+        """Wait until every run is answered within the single-wait bound and complete within
+        the run bound, each counted from its own request; a `delivery` violation for each
+        bound a run missed."""
+        endpoint, last_sent = self.endpoint, max((run.sent_at for run in runs), default=0.0)
+        answered = await self.wait_until(
+            lambda: all(run.entries for run in runs),
+            last_sent + endpoint.timeout - time.monotonic(),
+        )
+        found = self._missed(
+            [run for run in runs if not run.entries],
+            f"expected the run to be answered within {endpoint.timeout:g} s (MC_TIMEOUT); "
+            f"nothing came",
+        )
+        if answered:
+            left = last_sent + endpoint.run_timeout - time.monotonic()
+            await self.wait_until(lambda: all(run.completed for run in runs), left)
+            found += self._missed(
+                [run for run in runs if not run.completed],
+                f"expected agent_completed within {endpoint.run_timeout:g} s (MC_RUN_TIMEOUT); "
+                f"never came",
+            )
+        if any(run is self._holding for run in runs):
+            self._release_slot()
+        return found
 
-    async def finish_runs(self, runs: Sequence[RunChecker]) -> bool:
-        """Wait (bounded) until every run saw agent_completed, then listen for the grace window."""
-        done = await self.wait_until(lambda: all(run.completed for run in runs))
-        if done and self.endpoint.grace > 0:
-            await asyncio.sleep(self.endpoint.grace)
-        return done
+    def _missed(self, runs: Sequence[RunChecker], detail: str) -> list[Violation]:
+        return [
+            Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
+            for run in runs
+        ]
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""
@@ -396,66 +393,4 @@ class Session:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-
-
-async def close_all(sessions: Sequence[Session]) -> None:
-    await asyncio.gather(*(session.close() for session in sessions))
-
-
-@dataclass(frozen=True)
-class HealthAnswer:
-    status: int
-    body: bytes = field(repr=False)
-
-
-class KeepRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is the answer (the contract wants 200 from the health path itself)."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-def get_url(url: str, context: ssl.SSLContext | None, timeout: float) -> HealthAnswer:
-    """A plain GET without proxies or redirects; HTTP error statuses (3xx included) are
-    answers, not exceptions."""
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({}), KeepRedirects()]
-    if context is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=context))
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(url, timeout=timeout) as response:
-            return HealthAnswer(response.status, response.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return HealthAnswer(exc.code, exc.read())
-
-
-async def fetch_health(url: str, context: ssl.SSLContext | None, seconds: float) -> HealthAnswer:
-    """GET `url` within `seconds` (TimeoutError or OSError otherwise).
-
-    The blocking GET runs in a daemon thread that is abandoned on timeout, so a server that
-    trickles bytes cannot hold the event loop's shutdown hostage.
-    """
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[HealthAnswer] = loop.create_future()
-
-    def deliver(outcome: HealthAnswer | Exception) -> None:
-        if answer.done():
-            return
-        if isinstance(outcome, Exception):
-            answer.set_exception(outcome)
-        else:
-            answer.set_result(outcome)
-
-    def work() -> None:
-        outcome: HealthAnswer | Exception
-        try:
-            outcome = get_url(url, context, seconds)
-        except Exception as exc:
-            outcome = exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            loop.call_soon_threadsafe(deliver, outcome)
-
-    threading.Thread(target=work, name="health GET", daemon=True).start()
-    async with asyncio.timeout(seconds):
-        return await answer
+        self._release_slot()

@@ -1,75 +1,65 @@
-"""Rules `greeting` and `auth`: every auth method connects and is greeted; bad tokens never are."""
+"""Rules `greeting` and `auth`: every auth method the dialect offers connects and is greeted;
+bad tokens never are."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from contract.routing import Ledger
-from contract.rules import EVENT_TYPES, NO_RUN, FrameError, Violation, parse_frame, type_of
+from contract.dialect import AUTH_METHODS, DialectError, load_dialect
+from contract.messages import error_code_of, start_message
+from contract.rules import FrameError, parse_frame, type_of
 
-from .client import (
-    AUTH_METHODS,
-    AuthMethod,
-    Endpoint,
-    HandshakeError,
-    Session,
-    open_socket,
-    read_close_code,
-    require_clean,
-)
-from .environment import MALFORMED_TOKEN, AuthLimitError
-from .event_schemas import schema_errors
+from .sockets import HandshakeError, open_socket, read_close_code
+from .test_runs import RUN_RULES
+from .tokens import MALFORMED_TOKEN
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from contract.dialect import AuthMethod, Dialect
 
-    from .environment import Credential, Settings
+    from .runner import Check
+    from .sockets import Endpoint
 
-pytestmark = [pytest.mark.mission_critical, pytest.mark.asyncio]
+pytestmark = pytest.mark.mission_critical
 
 BadToken = Literal["missing", "malformed", "forged", "unsigned", "expired"]
-BAD_CASES: list[tuple[BadToken, AuthMethod]] = [
-    ("missing", "header"),
-    *(
-        (bad, method)
-        for bad in ("malformed", "forged", "unsigned", "expired")
-        for method in AUTH_METHODS
-    ),
-]
-REJECTED_STATUSES = (401, 403)
-POLICY_VIOLATION = 1008
-UNAUTHENTICATED_START = {
-    "type": "start_agent",
-    "payload": {"user_request": "must not run", "thread_id": "mc-thread-unauthenticated"},
-}
+BAD_TOKENS: tuple[BadToken, ...] = ("malformed", "forged", "unsigned", "expired")
 
 
-@pytest.mark.parametrize("method", AUTH_METHODS)
-async def test_each_auth_method_is_greeted(
-    method: AuthMethod,
-    endpoint: Endpoint,
-    ledger: Ledger,
-    users: Callable[[int, str], tuple[Credential, ...]],
-) -> None:
-    """Greeted, then served as the token's user: a run carries that user's id (rule `ids`)."""
-    (user,) = users(1, f"greet-{method}")
-    session = await Session.open(
-        endpoint, user.user, user.token, ledger, method=method, rule="greeting"
-    )
+@cache
+def offered_methods() -> tuple[AuthMethod, ...]:
+    """The dialect's auth methods, for parametrizing (all of them when MC_CONTRACT is bad: the
+    usage error comes at collection's end, naming it)."""
     try:
-        run = await session.start_agent()
-        await session.wait_until(lambda: run.completed)  # completed-last is judged elsewhere
-    finally:
-        await session.close()
-    require_clean(
-        session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES), session.describe()
-    )
+        return load_dialect(os.environ.get("MC_CONTRACT", "").strip() or "reference").auth_methods
+    except DialectError:
+        return AUTH_METHODS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    methods = offered_methods()
+    if metafunc.definition.name == "test_each_auth_method_is_greeted":
+        metafunc.parametrize("method", methods)
+    elif metafunc.definition.name == "test_bad_tokens_are_rejected":
+        cases = [("missing", methods[0]), *((b, m) for b in BAD_TOKENS for m in methods)]
+        metafunc.parametrize(("bad", "method"), cases, ids=[f"{b}-{m}" for b, m in cases])
+
+
+@pytest.mark.rules("greeting", *RUN_RULES, "delivery")
+async def test_each_auth_method_is_greeted(mc: Check, method: AuthMethod) -> None:
+    """Greeted, then served as the token's user: a run carries that user's id (rule `ids`)."""
+    (user,) = mc.users(1, f"greet-{method}")
+    session = await mc.connect(user, method=method, rule="greeting")
+    run = await session.start_run()
+    await mc.finish(session, [run])
+    mc.judge(session)
 
 
 def describe_frame(frame: str | bytes) -> str:
@@ -79,27 +69,46 @@ def describe_frame(frame: str | bytes) -> str:
         return "<malformed>"
 
 
+def allowed_before_close(frame: str | bytes, dialect: Dialect) -> bool:
+    """Whether `frame` is the error frame the dialect lets a rejection send before its close."""
+    if not dialect.reject_error_frame:
+        return False
+    try:
+        message = parse_frame(frame)
+    except FrameError:
+        return False
+    if message.get("type") != dialect.error_type:
+        return False
+    code = error_code_of(message, dialect)
+    return not dialect.reject_error_codes or code in dialect.reject_error_codes
+
+
 async def probe_rejection(endpoint: Endpoint, token: str | None, method: AuthMethod) -> str | None:
     """Why the backend did not reject `token` (sent by `method`), or None when it did.
 
-    The token is refused when the handshake answers 401/403, or when the server closes the
-    accepted connection with 1008 before sending anything, even after a run request.
+    Refused: an HTTP status of the dialect's at the handshake, or an accepted connection closed
+    with the dialect's close code before anything but (where the dialect allows one) its error
+    frame arrived, even after a run request.
     """
+    dialect = endpoint.dialect
     try:
         ws = await open_socket(endpoint, token, method)
     except HandshakeError as exc:
-        return None if exc.status in REJECTED_STATUSES else str(exc)
+        return None if exc.status in dialect.reject_statuses else str(exc)
+    request = start_message(dialect, "start_agent", text="must not run", thread_id="mc-no-thread")
     try:
-        # Accepted at the handshake: it must close with 1008 and never answer a run request.
         async with asyncio.timeout(endpoint.timeout):
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(json.dumps(UNAUTHENTICATED_START))
-            frame = await ws.recv()
+                await ws.send(json.dumps(request))
+            while allowed_before_close(frame := await ws.recv(), dialect):
+                pass
     except ConnectionClosed:
         code = read_close_code(ws)
-        return None if code == POLICY_VIOLATION else f"the connection closed with {code}"
+        wanted = dialect.reject_close_code
+        return None if code == wanted else f"the connection closed with {code}, not {wanted}"
     except TimeoutError:
-        return f"the connection stayed open {endpoint.timeout:g} s without close 1008"
+        code = dialect.reject_close_code
+        return f"the connection stayed open {endpoint.timeout:g} s without close {code}"
     finally:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(endpoint.timeout):
@@ -107,30 +116,29 @@ async def probe_rejection(endpoint: Endpoint, token: str | None, method: AuthMet
     return f"the connection was accepted and delivered {describe_frame(frame)}"
 
 
-@pytest.mark.parametrize(("bad", "method"), BAD_CASES, ids=[f"{b}-{m}" for b, m in BAD_CASES])
-async def test_bad_tokens_are_rejected(
-    bad: BadToken,
-    method: AuthMethod,
-    settings: Settings,
-    endpoint: Endpoint,
-    users: Callable[[int, str], tuple[Credential, ...]],
-) -> None:
-    (user,) = users(1, f"auth-{bad}")
+@pytest.mark.rules("auth")
+async def test_bad_tokens_are_rejected(mc: Check, bad: BadToken, method: AuthMethod) -> None:
+    (user,) = mc.users(1, f"auth-{bad}")
+    tokens = mc.settings.tokens
     token: str | None = None
-    try:
-        if bad == "malformed":
-            token = MALFORMED_TOKEN
-        elif bad == "forged":
-            token = settings.tokens.forged(user.user)
-        elif bad == "unsigned":
-            token = settings.tokens.unsigned(user.user)
-        elif bad == "expired":
-            token = settings.tokens.expired(user.user)
-    except AuthLimitError as exc:
-        pytest.skip(str(exc))
-    problem = await probe_rejection(endpoint, token, method)
-    violations = []
-    if problem is not None:
-        detail = f"expected the {bad} token ({method}) to be refused (HTTP 401/403 or close 1008); "
-        violations.append(Violation("auth", NO_RUN, user.user, detail + problem))
-    require_clean(violations)
+    if bad == "malformed":
+        token = MALFORMED_TOKEN
+    elif bad == "forged":
+        token = mc.token(tokens.forged(user.user))
+    elif bad == "unsigned":
+        token = mc.token(tokens.unsigned(user.user))
+    elif bad == "expired":
+        token = mc.token(tokens.expired(user.user))
+    problem = await probe_rejection(mc.endpoint, token, method)
+    if problem is None:
+        mc.add([])
+        return
+    dialect = mc.dialect
+    refusal = (
+        f"HTTP {'/'.join(map(str, dialect.reject_statuses))} or close {dialect.reject_close_code}"
+    )
+    mc.broken(
+        "auth",
+        user.user,
+        f"expected the {bad} token ({method}) to be refused ({refusal}); {problem}",
+    )

@@ -1,6 +1,7 @@
 """Many users at once, each on its own connection: every event to its own user only.
 
-Rules: isolation, delivery, and every run rule for every run.
+Rules: isolation, delivery, and every run rule for every run. (Every check of the suite runs at
+the same time as the others, so each connection also sees, or must not see, theirs.)
 """
 
 from __future__ import annotations
@@ -10,75 +11,33 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from contract.routing import Ledger
-from contract.rules import EVENT_TYPES, NO_RUN, Violation
-
-from .client import ContractError, Endpoint, Session, close_all, require_clean
-from .event_schemas import schema_errors
+from .test_runs import RUN_RULES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from .runner import Check
 
-    from .environment import Credential, Settings
-
-pytestmark = [pytest.mark.mission_critical, pytest.mark.asyncio]
+pytestmark = pytest.mark.mission_critical
 
 
-async def open_sessions(
-    endpoint: Endpoint, ledger: Ledger, credentials: Sequence[Credential]
-) -> tuple[list[Session], list[Violation]]:
-    """A connection per user, opened all at once; what failed to open, as violations."""
-    results = await asyncio.gather(
-        *(Session.open(endpoint, c.user, c.token, ledger) for c in credentials),
-        return_exceptions=True,
+@pytest.mark.rules("isolation", "delivery", *RUN_RULES)
+async def test_many_users_each_get_only_their_own_complete_runs(mc: Check) -> None:
+    credentials = mc.users(mc.settings.users, "load")
+    sessions = await mc.connect_all(credentials)
+    runs = await asyncio.gather(*(session.start_run() for session in sessions))
+    await asyncio.gather(
+        *(mc.finish(session, [run]) for session, run in zip(sessions, runs, strict=True))
     )
-    sessions: list[Session] = []
-    violations: list[Violation] = []
-    for credential, result in zip(credentials, results, strict=True):
-        if isinstance(result, Session):
-            sessions.append(result)
-        elif isinstance(result, ContractError):
-            violations += result.violations
-        elif isinstance(result, Exception):
-            detail = f"expected a connection; {result.__class__.__name__}: {result}"
-            violations.append(Violation("delivery", NO_RUN, credential.user, detail))
-        else:
-            raise result
-    return sessions, violations
-
-
-async def test_many_users_each_get_only_their_own_complete_runs(
-    settings: Settings,
-    endpoint: Endpoint,
-    ledger: Ledger,
-    users: Callable[[int, str], tuple[Credential, ...]],
-) -> None:
-    credentials = users(settings.users, "load")
-    sessions, violations = await open_sessions(endpoint, ledger, credentials)
-    try:
-        runs = await asyncio.gather(*(session.start_agent() for session in sessions))
-        await asyncio.gather(
-            *(session.finish_runs([run]) for session, run in zip(sessions, runs, strict=True))
-        )
-    finally:
-        await close_all(sessions)
     for session in sessions:
-        violations += session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
-    require_clean(violations, f"{len(sessions)} of {len(credentials)} users connected")
+        mc.judge(session)
 
 
-async def test_idle_user_receives_nothing_of_another_users_run(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    credentials = users(2, "idle")
-    sessions, violations = await open_sessions(endpoint, ledger, credentials)
-    try:
-        if len(sessions) == len(credentials):
-            active, _idle = sessions
-            run = await active.start_agent()
-            await active.finish_runs([run])
-    finally:
-        await close_all(sessions)
+@pytest.mark.rules("isolation")
+async def test_idle_user_receives_nothing_of_another_users_run(mc: Check) -> None:
+    credentials = mc.users(2, "idle")
+    sessions = await mc.connect_all(credentials)
+    if len(sessions) == len(credentials):
+        active, _idle = sessions
+        run = await active.start_run()
+        await mc.finish(active, [run])
     for session in sessions:
-        violations += session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
-    require_clean(violations)
+        mc.judge(session)

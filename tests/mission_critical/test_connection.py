@@ -5,187 +5,203 @@ Rules: ping, bad-input, frame-size, reconnect (and every run rule for the runs t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from contract.routing import Ledger
-from contract.rules import EVENT_TYPES, NO_RUN, Message, RunIds, Violation
+from contract.messages import error_code_of, is_ack_for, start_message
+from contract.rules import NO_RUN, Message, Violation
 
-from .client import PONG, Endpoint, Session, new_id, padded_ping, require_clean
-from .event_schemas import schema_errors
+from .sockets import new_id, padded_ping
+from .test_runs import RUN_RULES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
-    from .environment import Credential
+    from contract.dialect import Dialect
 
-pytestmark = [pytest.mark.mission_critical, pytest.mark.asyncio]
+    from .client import Session
+    from .runner import Check
+
+pytestmark = pytest.mark.mission_critical
 
 MESSAGE_TOO_BIG = 1009
-JSON_PARSE_ERROR = "JSON_PARSE_ERROR"
-ERROR_MESSAGE = "error_message"
+UNKNOWN_TYPE = "mc_no_such_type"
+BadKind = Literal["not_json", "not_an_object", "unknown_type", "missing_field"]
 
 
 def is_type(wanted: str) -> Callable[[Message], bool]:
     return lambda message: message.get("type") == wanted
 
 
-async def test_ping_is_answered_by_pong(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    (user,) = users(1, "ping")
-    session = await Session.open(endpoint, user.user, user.token, ledger)
-    violations = []
-    try:
-        for moment in ("on an idle connection", "while a run is going"):
-            run = await session.start_agent() if moment.startswith("while") else None
-            await session.ping()
-            if await session.take(is_type(PONG)) is None:
-                detail = f"expected pong {moment} within {endpoint.timeout:g} s; none came"
-                violations.append(Violation("ping", NO_RUN, user.user, detail, tuple(session.seen)))
-            if run is not None:
-                await session.finish_runs([run])
-    finally:
-        await session.close()
-    if session.unasked_pongs:
+@pytest.mark.rules("ping", *RUN_RULES, "delivery")
+async def test_ping_is_answered_by_pong(mc: Check) -> None:
+    (user,) = mc.users(1, "ping")
+    session = await mc.connect(user)
+    pong = mc.dialect.pong_type
+    for moment in ("on an idle connection", "while a run is going"):
+        run = await session.start_run() if moment.startswith("while") else None
+        await session.ping()
+        if await session.take(is_type(pong)) is None:
+            detail = f"expected {pong} {moment} within {mc.settings.timeout:g} s; none came"
+            mc.broken("ping", user.user, detail, session.seen)
+        if run is not None:
+            await mc.finish(session, [run])
+
+    def unasked() -> list[Violation]:  # judged at the end: a stray pong may come any time
+        if not session.unasked_pongs:
+            return []
         detail = (
-            f"expected one pong per ping ({session.pings_sent} sent); "
-            f"got {session.unasked_pongs} pong(s) that answer no ping"
+            f"expected one {pong} per ping ({session.pings_sent} sent); "
+            f"got {session.unasked_pongs} that answer no ping"
         )
-        violations.append(Violation("ping", NO_RUN, user.user, detail, tuple(session.seen)))
-    violations += session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
-    require_clean(violations, session.describe())
+        return [Violation("ping", NO_RUN, user.user, detail, tuple(session.seen))]
+
+    mc.judge_later(unasked)
+    mc.judge(session)
 
 
-def bad_frames(thread_id: str) -> list[tuple[str, str | dict[str, Any], str | None]]:
-    """(what, frame, required error_code or None for a code of its own: not JSON_PARSE_ERROR).
-
-    The parse errors and the others alternate, so an answer repeated for one frame shows up
-    as the wrong code for the next instead of standing in for a frame never answered.
-    """
+def bad_frames(dialect: Dialect, thread_id: str) -> list[tuple[str, BadKind, str | dict[str, Any]]]:
+    """(what, kind, frame). The parse errors and the others alternate, so an answer repeated for
+    one frame shows up as the wrong answer for the next instead of standing in for it."""
+    missing = start_message(dialect, "start_agent", text=None, thread_id=thread_id)
     return [
-        ("a frame that is not JSON", "{this is not json", JSON_PARSE_ERROR),
-        ("an unknown message type", {"type": "mc_no_such_type"}, None),
-        ("a JSON array frame", "[1, 2, 3]", JSON_PARSE_ERROR),
+        ("a frame that is not JSON", "not_json", "{this is not json"),
+        ("an unknown message type", "unknown_type", {"type": UNKNOWN_TYPE}),
+        ("a JSON array frame", "not_an_object", "[1, 2, 3]"),
         (
-            "start_agent without user_request",
-            {"type": "start_agent", "payload": {"thread_id": thread_id}},
-            None,
+            f"{dialect.start_agent.type} without {dialect.start_agent.text_key}",
+            "missing_field",
+            missing,
         ),
     ]
 
 
-def judge_error_code(got: object, code: str | None) -> bool:
-    """Whether `got` is the wanted code (`code` None: any non-empty code but JSON_PARSE_ERROR,
-    as the frame was JSON)."""
+def expected_codes(dialect: Dialect, kind: BadKind) -> tuple[str, ...]:
+    return {
+        "not_json": dialect.not_json_codes,
+        "not_an_object": dialect.not_an_object_codes,
+        "missing_field": dialect.missing_field_codes,
+        "unknown_type": dialect.unknown_type_codes,
+    }[kind]
+
+
+def judge_error_code(
+    got: object, allowed: Collection[str], parse_codes: Collection[str], *, was_json: bool
+) -> bool:
+    """Whether `got` answers the frame: one of `allowed` codes when the dialect fixes them, else
+    any non-empty code, and for a frame that was JSON never a parse error's code."""
     if not isinstance(got, str) or not got:
         return False
-    return got == code if code is not None else got != JSON_PARSE_ERROR
+    if allowed:
+        return got in allowed
+    return not (was_json and got in parse_codes)
 
 
-async def test_bad_input_gets_error_and_connection_stays_usable(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    (user,) = users(1, "bad-input")
-    session = await Session.open(endpoint, user.user, user.token, ledger)
-    violations = []
-
-    def broken(detail: str) -> None:
-        violations.append(Violation("bad-input", NO_RUN, user.user, detail, tuple(session.seen)))
-
-    try:
-        thread_id = new_id("thread")
-        ledger.add(RunIds(thread_id=thread_id, user_id=user.user))  # a lenient server's run
-        for what, frame, code in bad_frames(thread_id):
-            await session.send(frame)
-            error = await session.take(is_type(ERROR_MESSAGE))
-            wanted = f"error_message with error_code {code or '(its own)'} after {what}"
-            if session.closed:
-                broken(
-                    f"expected {wanted} and an open connection; it closed with {session.close_code}"
-                )
-                break
-            if error is None:
-                broken(f"expected {wanted} within {endpoint.timeout:g} s; none came")
-                continue
-            got = error.get("error_code")
-            if not judge_error_code(got, code):
-                broken(f"expected {wanted}; got error_code={got!r}")
-        if not session.closed:
-            run = await session.start_agent()
-            await session.finish_runs([run])
-            violations += session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
-    finally:
-        await session.close()
-    extra = [m.get("error_code") for m in session.inbox if m.get("type") == ERROR_MESSAGE]
-    if extra:
-        broken(f"expected one error_message per bad frame and none for a valid run; got {extra}")
-    require_clean(violations, session.describe())
+async def answer_bad_frame(
+    session: Session, kind: BadKind, frame: str | dict[str, Any]
+) -> str | None:
+    """Send one bad frame; why its answer is wrong, or None."""
+    dialect = session.dialect
+    await session.send(frame)
+    if kind == "unknown_type" and dialect.unknown_type == "ack":
+        ack = await session.take(lambda m: is_ack_for(m, dialect, UNKNOWN_TYPE))
+        if ack is None and not session.closed:
+            wanted = f"{dialect.ack_type} with {dialect.ack_received_key}={UNKNOWN_TYPE!r}"
+            return f"expected {wanted}; none came"
+        return None
+    error = await session.take(is_type(dialect.error_type))
+    if error is None:
+        return (
+            None
+            if session.closed
+            else f"expected {dialect.error_type} within {session.endpoint.timeout:g} s; none came"
+        )
+    got = error_code_of(error, dialect)
+    allowed = expected_codes(dialect, kind)
+    if judge_error_code(
+        got, allowed, dialect.parse_codes, was_json=kind in {"unknown_type", "missing_field"}
+    ):
+        return None
+    wanted = "/".join(allowed) if allowed else "a code of its own"
+    return f"expected {dialect.error_code_key} {wanted}; got {got!r}"
 
 
-async def test_oversized_frame_closes_with_1009(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
+@pytest.mark.rules("bad-input", *RUN_RULES, "delivery")
+async def test_bad_input_gets_error_and_connection_stays_usable(mc: Check) -> None:
+    (user,) = mc.users(1, "bad-input")
+    session = await mc.connect(user)
+    dialect = mc.dialect
+    for what, kind, frame in bad_frames(dialect, new_id("thread")):
+        problem = await answer_bad_frame(session, kind, frame)
+        if session.closed:
+            closed = f"it closed with {session.close_code}"
+            detail = f"expected an answer to {what} and an open connection; {closed}"
+            mc.broken("bad-input", user.user, detail, session.seen)
+            break
+        if problem is not None:
+            mc.broken("bad-input", user.user, f"after {what}: {problem}", session.seen)
+    if not session.closed:
+        run = await session.start_run()
+        await mc.finish(session, [run])
+
+    def left_over() -> list[Violation]:  # judged at the end: a repeated answer may come late
+        extra = [
+            error_code_of(m, dialect) for m in session.inbox if m.get("type") == dialect.error_type
+        ]
+        if not extra:
+            return []
+        detail = (
+            f"expected one {dialect.error_type} per bad frame and none for a valid run; got {extra}"
+        )
+        return [Violation("bad-input", NO_RUN, user.user, detail, tuple(session.seen))]
+
+    mc.judge_later(left_over)
+    mc.judge(session)
+
+
+@pytest.mark.rules("frame-size", "schema")
+async def test_oversized_frame_closes_with_1009(mc: Check) -> None:
     """A frame of exactly the limit is accepted; one byte more closes the connection with 1009.
 
     The frame at the limit is a ping: its pong shows it was read (a missing pong is the ping
     check's to report; here only a close counts against the limit).
     """
-    (user,) = users(1, "frame-size")
-    session = await Session.open(endpoint, user.user, user.token, ledger)
-    limit, size = endpoint.max_frame, endpoint.max_frame + 1
-    violations = []
-
-    def broken(detail: str) -> None:
-        violations.append(Violation("frame-size", NO_RUN, user.user, detail, tuple(session.seen)))
-
-    try:
-        await session.ping(limit)
-        await session.take(is_type(PONG))
-        if session.closed:
-            broken(
-                f"expected a {limit}-byte frame (the limit) to be accepted; "
-                f"the connection closed with {session.close_code}"
-            )
-        else:
-            await session.send(padded_ping(size))
-            await session.wait_until(lambda: session.closed)
-            code = session.close_code  # before our own close() sets one
-            if code != MESSAGE_TOO_BIG:
-                problem = "the connection stayed open" if code is None else f"it closed with {code}"
-                broken(
-                    f"expected close {MESSAGE_TOO_BIG} within {endpoint.timeout:g} s of a "
-                    f"{size}-byte frame; {problem}"
-                )
-    finally:
-        await session.close()
-    violations += session.demux.check(schema_errors=schema_errors)
-    require_clean(violations, session.describe())
+    (user,) = mc.users(1, "frame-size")
+    session = await mc.connect(user)
+    limit, size = mc.endpoint.max_frame, mc.endpoint.max_frame + 1
+    await session.ping(limit)
+    await session.take(is_type(mc.dialect.pong_type))
+    if session.closed:
+        closed = f"the connection closed with {session.close_code}"
+        detail = f"expected a {limit}-byte frame (the limit) to be accepted; {closed}"
+        mc.broken("frame-size", user.user, detail, session.seen)
+    else:
+        await session.send(padded_ping(size, mc.dialect.ping_type))
+        await session.wait_until(lambda: session.closed)
+        code = session.close_code  # before our own close() sets one
+        if code != MESSAGE_TOO_BIG:
+            problem = "the connection stayed open" if code is None else f"it closed with {code}"
+            within = f"within {mc.settings.timeout:g} s of a {size}-byte frame"
+            detail = f"expected close {MESSAGE_TOO_BIG} {within}; {problem}"
+            mc.broken("frame-size", user.user, detail, session.seen)
+    mc.judge(session, require=())
 
 
-async def test_reconnect_after_dropped_connection(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    (user,) = users(1, "reconnect")
-    first = await Session.open(endpoint, user.user, user.token, ledger)
-    try:
-        dropped = await first.start_agent()
-        started = await first.wait_until(lambda: bool(dropped.events))
-        first.abort()
-    finally:
-        await first.close()
-    violations = first.demux.check(schema_errors=schema_errors, dropped=True)
+@pytest.mark.rules("reconnect", *RUN_RULES, "delivery")
+async def test_reconnect_after_dropped_connection(mc: Check) -> None:
+    (user,) = mc.users(1, "reconnect")
+    first = await mc.connect(user)
+    dropped = await first.start_run()
+    started = await first.wait_until(lambda: bool(dropped.entries))
+    first.abort()
+    mc.judge(first, require=(), dropped=True)
     if not started:
-        detail = f"expected the run to start within {endpoint.timeout:g} s (before the drop)"
-        violations.append(Violation("delivery", str(dropped.run_id), user.user, detail))
-    second = await Session.open(endpoint, user.user, user.token, ledger, rule="reconnect")
-    try:
-        run = await second.start_agent()
-        if not await second.finish_runs([run]):
-            detail = "expected a run to complete on the new connection after the drop"
-            violations.append(Violation("reconnect", str(run.run_id), user.user, detail, run.seen))
-    finally:
-        await second.close()
-    violations += second.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
-    require_clean(violations, second.describe())
+        detail = f"expected the run to start within {mc.settings.timeout:g} s (before the drop)"
+        mc.add([Violation("delivery", str(dropped.run_id or NO_RUN), user.user, detail)])
+    second = await mc.connect(user, rule="reconnect")
+    run = await second.start_run()
+    if not await mc.finish(second, [run]):
+        detail = "expected a run to complete on the new connection after the drop"
+        mc.add([Violation("reconnect", str(run.run_id or NO_RUN), user.user, detail, run.seen)])
+    mc.judge(second)

@@ -1,4 +1,4 @@
-"""Rule `health`: GET /health answers 200 with a JSON object within the wait bound."""
+"""Rule `health`: GET the health path answers 200 with a JSON object within the wait bound."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ import pytest
 
 from contract.rules import NO_RUN, Violation
 
-from .client import fetch_health, make_ssl_context, require_clean
 from .environment import redact_url
+from .health import fetch_health
+from .sockets import make_ssl_context
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from .runner import Check
 
-    from .environment import Settings
-
-pytestmark = [pytest.mark.mission_critical, pytest.mark.asyncio]
+pytestmark = pytest.mark.mission_critical
 
 
-def judge_health(status: int, body: bytes) -> tuple[str | None, str | None]:
+def judge_health(status: int, body: bytes, version_key: str) -> tuple[str | None, str | None]:
     """(why the answer breaks `health` or None, the backend's version or None)."""
     if status != 200:
         return f"expected HTTP 200, got {status}", None
@@ -30,32 +29,24 @@ def judge_health(status: int, body: bytes) -> tuple[str | None, str | None]:
         return "expected a JSON body, got something else", None
     if not isinstance(document, dict):
         return f"expected a JSON object, got JSON {type(document).__name__}", None
-    version = document.get("version")
-    return None, version if isinstance(version, str) else None
+    version = document.get(version_key) if version_key else None
+    return None, version[:80] if isinstance(version, str) else None
 
 
-async def test_health_answers_a_json_object(
-    settings: Settings,
-    record_version: Callable[[str], None],
-    record_testsuite_property: Callable[[str, object], None],
-) -> None:
-    url = settings.health_url
+@pytest.mark.rules("health")
+async def test_health_answers_a_json_object(mc: Check) -> None:
+    url = mc.settings.health_url
     where = f"GET {redact_url(url)}"
     problem: str | None
     try:
         answer = await fetch_health(
-            url, make_ssl_context(url, settings.ca_bundle), settings.timeout
+            url, make_ssl_context(url, mc.settings.ca_bundle), mc.settings.timeout
         )
     except TimeoutError:
-        problem, version = f"expected an answer within {settings.timeout:g} s; none came", None
+        problem, version = f"expected an answer within {mc.settings.timeout:g} s; none came", None
     except OSError as exc:
         problem, version = f"expected an answer; {exc.__class__.__name__}: {exc}", None
     else:
-        problem, version = judge_health(answer.status, answer.body)
-    reported = version or "not reported"
-    record_version(reported)
-    record_testsuite_property("backend_version", reported)
-    violations = (
-        [] if problem is None else [Violation("health", NO_RUN, "-", f"{where}: {problem}")]
-    )
-    require_clean(violations)
+        problem, version = judge_health(answer.status, answer.body, mc.dialect.version_key)
+    mc.runner.record_version(version or "not reported")
+    mc.add([] if problem is None else [Violation("health", NO_RUN, "-", f"{where}: {problem}")])

@@ -10,61 +10,37 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from contract.routing import Ledger
-from contract.rules import EVENT_TYPES
-
-from .client import Endpoint, Session, require_clean
-from .event_schemas import schema_errors
-
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from .runner import Check
 
-    from .environment import Credential
+pytestmark = pytest.mark.mission_critical
 
-pytestmark = [pytest.mark.mission_critical, pytest.mark.asyncio]
-
-RUNS_AT_ONCE = 3  # interleaved runs on one connection
-
-
-async def test_full_run_delivers_all_five_events_in_order(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    (user,) = users(1, "full")
-    session = await Session.open(endpoint, user.user, user.token, ledger)
-    try:
-        run = await session.start_agent()
-        await session.finish_runs([run])
-    finally:
-        await session.close()
-    violations = session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES)
-    require_clean(violations, session.describe())
+RUN_RULES = ("schema", "started-first", "thinking", "tool-pairing", "completed-last", "ids")
+RUNS_ON_ONE_CONNECTION = 3  # at once; one after another where the dialect matches by order
 
 
-async def test_user_message_starts_a_run(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    (user,) = users(1, "message")
-    session = await Session.open(endpoint, user.user, user.token, ledger)
-    try:
-        run = await session.send_user_message()
-        await session.finish_runs([run])
-    finally:
-        await session.close()
-    require_clean(
-        session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES), session.describe()
-    )
+@pytest.mark.rules(*RUN_RULES, "delivery")
+async def test_full_run_delivers_all_five_events_in_order(mc: Check) -> None:
+    (user,) = mc.users(1, "full")
+    session = await mc.connect(user)
+    run = await session.start_run()
+    await mc.finish(session, [run])
+    mc.judge(session)
 
 
-async def test_interleaved_runs_on_one_connection(
-    endpoint: Endpoint, ledger: Ledger, users: Callable[[int, str], tuple[Credential, ...]]
-) -> None:
-    (user,) = users(1, "interleaved")
-    session = await Session.open(endpoint, user.user, user.token, ledger)
-    try:
-        runs = await asyncio.gather(*(session.start_agent() for _ in range(RUNS_AT_ONCE)))
-        await session.finish_runs(runs)
-    finally:
-        await session.close()
-    require_clean(
-        session.demux.check(schema_errors=schema_errors, require=EVENT_TYPES), session.describe()
-    )
+@pytest.mark.rules(*RUN_RULES, "delivery")
+async def test_user_message_starts_a_run(mc: Check) -> None:
+    (user,) = mc.users(1, "message")
+    session = await mc.connect(user)
+    run = await session.start_run("user_message")
+    await mc.finish(session, [run])
+    mc.judge(session)
+
+
+@pytest.mark.rules(*RUN_RULES, "delivery")
+async def test_interleaved_runs_on_one_connection(mc: Check) -> None:
+    (user,) = mc.users(1, "interleaved")
+    session = await mc.connect(user)
+    runs = await asyncio.gather(*(session.start_run() for _ in range(RUNS_ON_ONE_CONNECTION)))
+    await mc.finish(session, runs)
+    mc.judge(session)

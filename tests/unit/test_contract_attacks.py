@@ -13,16 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from contract.dialect import load_dialect
 from contract.routing import Demux, Ledger
 from contract.rules import FrameError, RunIds, check_run, normalize, parse_frame
-from tests.mission_critical.client import fetch_health, padded_ping
-from tests.mission_critical.environment import MIN_FRAME, unsecured_token
+from tests.mission_critical.environment import MIN_FRAME
 from tests.mission_critical.event_schemas import schema_errors
-from tests.mission_critical.test_connection import (
-    JSON_PARSE_ERROR,
-    bad_frames,
-    judge_error_code,
-)
+from tests.mission_critical.health import fetch_health
+from tests.mission_critical.sockets import padded_ping
+from tests.mission_critical.test_connection import bad_frames, judge_error_code
+from tests.mission_critical.tokens import unsecured_token
 from tests.unit.wire_events import CLEAN, IDS, OTHER, USER, event
 
 if TYPE_CHECKING:
@@ -115,26 +114,33 @@ def test_a_dropped_connection_is_judged_by_every_rule_but_delivery() -> None:
 # --- bad input: an answer repeated for one frame must not stand in for the next -------------
 
 
-def test_bad_frames_alternate_parse_errors_and_codes_of_their_own() -> None:
-    wanted = [code == JSON_PARSE_ERROR for _what, _frame, code in bad_frames("t")]
-    assert all(a != b for a, b in itertools.pairwise(wanted)), wanted
+JSON_PARSE_ERROR = "JSON_PARSE_ERROR"
+PARSE_CODES = frozenset({JSON_PARSE_ERROR})
+
+
+@pytest.mark.parametrize("dialect", ["reference", "netra"])
+def test_bad_frames_alternate_parse_errors_and_json_frames(dialect: str) -> None:
+    kinds = [kind for _what, kind, _frame in bad_frames(load_dialect(dialect), "t")]
+    was_json = [kind in {"unknown_type", "missing_field"} for kind in kinds]
+    assert all(a != b for a, b in itertools.pairwise(was_json)), kinds
 
 
 @pytest.mark.parametrize(
-    ("got", "code", "ok"),
+    ("got", "allowed", "was_json", "ok"),
     [
-        (JSON_PARSE_ERROR, JSON_PARSE_ERROR, True),
-        ("UNKNOWN_MESSAGE_TYPE", None, True),
-        (JSON_PARSE_ERROR, None, False),  # the frame was JSON
-        ("", None, False),
-        (None, None, False),
-        ("VALIDATION_ERROR", JSON_PARSE_ERROR, False),
+        (JSON_PARSE_ERROR, (JSON_PARSE_ERROR,), False, True),
+        ("UNKNOWN_MESSAGE_TYPE", (), True, True),
+        (JSON_PARSE_ERROR, (), True, False),  # the frame was JSON
+        ("", (), True, False),
+        (None, (), False, False),
+        ("VALIDATION_ERROR", (JSON_PARSE_ERROR,), False, False),
+        ("ANY_CODE", (), False, True),  # a dialect that fixes no code for a non-JSON frame
     ],
 )
 def test_an_error_code_of_its_own_is_not_a_parse_error(
-    got: object, code: str | None, ok: bool
+    got: object, allowed: tuple[str, ...], was_json: bool, ok: bool
 ) -> None:
-    assert judge_error_code(got, code) is ok
+    assert judge_error_code(got, allowed, PARSE_CODES, was_json=was_json) is ok
 
 
 # --- frame size and tokens --------------------------------------------------------------------
@@ -148,7 +154,7 @@ def test_the_frame_at_the_limit_is_exactly_the_limit(size: int) -> None:
 
 
 def test_the_unsigned_token_says_alg_none_and_carries_no_signature() -> None:
-    header, claims, signature = unsecured_token(USER, 60).split(".")
+    header, claims, signature = unsecured_token({"sub": USER, "exp": 60}).split(".")
 
     def decode(part: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))

@@ -8,12 +8,22 @@ from random import Random
 
 import pytest
 
+from contract.dialect import load_dialect
 from contract.rules import EVENT_TYPES, RunIds, check_run, normalize
 from refservice.agent import plan_run
-from refservice.auth import AuthError, extract_token
+from refservice.auth import AuthError, DuplicateHeaderError, extract_token
 from refservice.faults import BROKEN_RULE, FAULTS, parse_fault, rewrite_steps, stamp_run_id
-from refservice.messages import BadInput, Ping, StartRun, parse_client_message, render_message
+from refservice.messages import (
+    BadInput,
+    Ping,
+    StartRun,
+    Unknown,
+    parse_client_message,
+    render_message,
+)
 from tests.mission_critical.event_schemas import schema_errors
+
+REFERENCE, NETRA = load_dialect("reference"), load_dialect("netra")
 
 
 @pytest.mark.parametrize(
@@ -23,7 +33,6 @@ from tests.mission_critical.event_schemas import schema_errors
         ("[1, 2]", "JSON_PARSE_ERROR"),
         (b'{"type": "ping"}', "JSON_PARSE_ERROR"),
         ('{"kind": "ping"}', "VALIDATION_ERROR"),
-        ('{"type": "dance"}', "UNKNOWN_MESSAGE_TYPE"),
         ('{"type": "start_agent"}', "VALIDATION_ERROR"),
         ('{"type": "start_agent", "payload": {"user_request": "x"}}', "VALIDATION_ERROR"),
         ('{"type": "user_message", "payload": {"thread_id": "t"}}', "VALIDATION_ERROR"),
@@ -39,19 +48,31 @@ from tests.mission_critical.event_schemas import schema_errors
     ],
 )
 def test_bad_frames_get_their_error_code(frame: str | bytes, code: str) -> None:
-    parsed = parse_client_message(frame)
+    parsed = parse_client_message(frame, REFERENCE)
     assert isinstance(parsed, BadInput)
-    assert parsed.code == code
+    assert parsed.code(REFERENCE) == code
 
 
 def test_good_frames_parse() -> None:
-    assert parse_client_message('{"type": "ping"}') == Ping()
+    assert parse_client_message('{"type": "ping"}', REFERENCE) == Ping()
+    assert parse_client_message('{"type": "dance"}', REFERENCE) == Unknown("dance")
     start = (
         '{"type": "start_agent", "payload": {"user_request": "q", "thread_id": "t", "run_id": "r"}}'
     )
-    assert parse_client_message(start) == StartRun("q", "t", "r")
+    assert parse_client_message(start, REFERENCE) == StartRun("q", "t", "r")
     message = '{"type": "user_message", "payload": {"message": "q", "thread_id": "t"}}'
-    assert parse_client_message(message) == StartRun("q", "t", None)
+    assert parse_client_message(message, REFERENCE) == StartRun("q", "t", None, "user_message")
+
+
+def test_netra_frames_parse_its_own_way() -> None:
+    start = (
+        '{"type": "start_agent", "payload": {"user_request": "q", "thread_id": "t", "run_id": "r"}}'
+    )
+    assert parse_client_message(start, NETRA) == StartRun("q", "t", None)  # no client run_id
+    message = '{"type": "user_message", "payload": {"content": "q", "thread_id": "t"}}'
+    assert parse_client_message(message, NETRA) == StartRun("q", "t", None, "user_message")
+    wrong_key = '{"type": "user_message", "payload": {"message": "q", "thread_id": "t"}}'
+    assert isinstance(parse_client_message(wrong_key, NETRA), BadInput)
 
 
 def test_render_message_shapes() -> None:
@@ -67,21 +88,30 @@ def _b64(text: str) -> str:
 
 def test_token_is_found_in_header_then_subprotocol_then_query() -> None:
     sub = [f"chat, jwt.{_b64('from-sub')}"]
-    found = extract_token("Bearer from-header", sub, "/ws?token=from-query")
+    found = extract_token(["Bearer from-header"], sub, "/ws?token=from-query", REFERENCE)
     assert found is not None
     assert (found.source, found.token) == ("header", "from-header")
-    found = extract_token(None, sub, "/ws?token=from-query")
+    found = extract_token([], sub, "/ws?token=from-query", REFERENCE)
     assert found is not None
     assert (found.source, found.token) == ("subprotocol", "from-sub")
-    found = extract_token("Basic abc", [], "/ws?token=from-query")
+    found = extract_token(["Basic abc"], [], "/ws?token=from-query", REFERENCE)
     assert found is not None
     assert (found.source, found.token) == ("query", "from-query")
-    assert extract_token(None, [], "/ws") is None
+    assert extract_token([], [], "/ws", REFERENCE) is None
+
+
+def test_only_the_dialects_methods_carry_a_token() -> None:
+    assert extract_token([], [], "/ws?token=from-query", NETRA) is None  # netra reads no query
+
+
+def test_two_authorization_headers_are_a_bad_request_not_a_crash() -> None:
+    with pytest.raises(DuplicateHeaderError, match="Authorization"):
+        extract_token(["Bearer a", "Basic b"], [], "/ws", REFERENCE)
 
 
 def test_a_broken_subprotocol_token_is_an_auth_error() -> None:
     with pytest.raises(AuthError):
-        extract_token(None, ["jwt.a"], "/ws")
+        extract_token([], ["jwt.a"], "/ws", REFERENCE)
 
 
 def test_a_clean_plan_has_the_five_events_in_contract_order() -> None:

@@ -1,0 +1,433 @@
+"""A dialect: how one family of backends spells the wire contract, read from a TOML file.
+
+    MC_CONTRACT=netra | path/to/x.toml --load_dialect--> Dialect (frozen) | DialectError
+
+A dialect changes names, places and accepted variants, never strictness: it has no key that could
+lower a threshold or switch off isolation, delivery, order, ids or the rejection of bad tokens
+(an unknown key is an error, so such a key cannot be smuggled in). A key a file leaves out takes
+the reference dialect's value. docs/dialects.md explains every key; the shipped files are
+`contract/dialects/*.toml`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+from contract.files import FileError, read_text_file
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+DIALECT_DIR = Path(__file__).resolve().parent / "dialects"
+DEFAULT = "reference"
+AuthMethod = Literal["header", "subprotocol", "query"]
+AUTH_METHODS: tuple[AuthMethod, ...] = get_args(AuthMethod)
+Encoding = Literal["base64url", "raw"]
+Match = Literal["run_id", "thread", "order"]
+Threads = Literal["client", "server"]
+UnknownType = Literal["error", "ack"]
+DurationUnit = Literal["seconds", "milliseconds", "either"]
+RESERVED_CLAIMS = frozenset({"sub", "iat", "exp", "nbf"})  # the suite sets these itself
+PLACEHOLDERS = frozenset({"{uuid}", "{user}"})
+MAX_FRAME_LIMIT = 256 * 2**20
+
+
+@dataclass
+class DialectError(ValueError):
+    """A dialect that cannot be used: which file, which key, what is wrong."""
+
+    source: str
+    key: str
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"dialect {self.source}" + (f", key {self.key}" if self.key else "")
+        return f"{where}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    """How a run is asked for: the message type, its payload keys, and how its events are found.
+
+    `match`: `run_id` (the client's run_id is used), `thread` (each run on a fresh thread, the
+    events carry it), `order` (one run at a time per user: the first agent_started after the
+    request is that run's; its run_id and, with `threads = "server"`, its thread_id are learned).
+    """
+
+    type: str
+    text_key: str
+    thread_key: str
+    run_id_key: str  # "" = the server makes every run id; the suite sends none
+    threads: Threads
+    match: Match
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    summary: str
+    source: str  # the file it was read from, for messages and reports
+    websocket_path: str
+    health_path: str
+    version_key: str  # "" = the health body reports no version
+    auth_methods: tuple[AuthMethod, ...]
+    subprotocol_prefix: str
+    subprotocol_encoding: Encoding
+    query_parameter: str
+    claims: Mapping[str, Any]  # extra claims of a minted token; "{uuid}", "{user}" filled in
+    reject_statuses: tuple[int, ...]
+    reject_close_code: int
+    reject_error_frame: bool  # an error frame may come before the rejecting close
+    reject_error_codes: tuple[str, ...]  # the codes it may carry (empty: any)
+    greeting_type: str
+    connection_id_paths: tuple[str, ...]  # dotted paths in the greeting, the first found wins
+    payload_key: str
+    start_agent: StartSpec
+    user_message: StartSpec
+    ping_type: str
+    pong_type: str
+    error_type: str
+    error_code_key: str
+    not_json_codes: tuple[str, ...]  # empty: any code
+    not_an_object_codes: tuple[str, ...]
+    missing_field_codes: tuple[str, ...]  # empty: any code that is not a parse error's
+    unknown_type: UnknownType
+    unknown_type_codes: tuple[str, ...]
+    ack_type: str
+    ack_received_key: str
+    max_frame: int
+    event_containers: tuple[str, ...]  # objects in a message that may hold its fields
+    duration_unit: DurationUnit
+    interleaved: tuple[str, ...]  # other types this family sends (information only)
+
+    @property
+    def parse_codes(self) -> frozenset[str]:
+        """The codes that mean "that frame was not JSON": wrong for a frame that was."""
+        return frozenset({"JSON_PARSE_ERROR", *self.not_json_codes, *self.not_an_object_codes})
+
+    def known_types(self) -> frozenset[str]:
+        """Every server message type the contract or this dialect names."""
+        return frozenset(
+            {
+                "agent_started",
+                "agent_thinking",
+                "tool_executing",
+                "tool_completed",
+                "agent_completed",
+                self.greeting_type,
+                self.pong_type,
+                self.error_type,
+                *([self.ack_type] if self.unknown_type == "ack" else []),
+                *self.interleaved,
+            }
+        )
+
+
+# ---- value readers: each returns the value or raises ValueError with a short reason ------------
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _name(value: object) -> str:
+    text = _text(value)
+    if not text.strip() or text != text.strip() or len(text) > 200:
+        raise ValueError(f"expected a non-empty name without surrounding spaces, got {text!r:.60}")
+    return text
+
+
+def _optional_name(value: object) -> str:
+    return "" if value == "" else _name(value)
+
+
+def _path(value: object) -> str:
+    text = _name(value)
+    if not text.startswith("/") or "?" in text or "#" in text:
+        raise ValueError(f"expected a URL path starting with '/', got {text!r:.60}")
+    return text
+
+
+def _names(value: object, *, allow_empty: bool = True) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of strings, got {type(value).__name__}")
+    names = tuple(_name(item) for item in value)
+    if len(set(names)) != len(names):
+        raise ValueError("names one value twice")
+    if not names and not allow_empty:
+        raise ValueError("must not be empty")
+    return names
+
+
+def _some_names(value: object) -> tuple[str, ...]:
+    return _names(value, allow_empty=False)
+
+
+def _choice(*allowed: str) -> Callable[[object], str]:
+    def read(value: object) -> str:
+        text = _text(value)
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {text!r:.60}")
+        return text
+
+    return read
+
+
+def _methods(value: object) -> tuple[AuthMethod, ...]:
+    names = _names(value, allow_empty=False)
+    wrong = [name for name in names if name not in AUTH_METHODS]
+    if wrong:
+        raise ValueError(f"{wrong[0]!r:.60} is not one of {', '.join(AUTH_METHODS)}")
+    return cast("tuple[AuthMethod, ...]", names)
+
+
+def _int(low: int, high: int) -> Callable[[object], int]:
+    def read(value: object) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"expected a whole number, got {type(value).__name__}")
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value}")
+        return value
+
+    return read
+
+
+def _statuses(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of HTTP statuses")
+    return tuple(_int(400, 499)(item) for item in value)
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _json_value(value: object, where: str = "") -> Any:
+    """A TOML value that is also plain JSON (no dates or times)."""
+    if isinstance(value, dict):
+        return {_text(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item, where) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError(f"{where.lstrip('.') or 'value'}: a {type(value).__name__} is not JSON")
+
+
+def _table(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table, got {type(value).__name__}")
+    parsed: dict[str, Any] = _json_value(value)
+    return parsed
+
+
+def _claims(value: object) -> dict[str, Any]:
+    claims = _table(value)
+    reserved = sorted(RESERVED_CLAIMS & claims.keys())
+    if reserved:
+        raise ValueError(f"{reserved[0]!r} is set by the suite itself (sub, iat, exp, nbf)")
+    for key, claim in claims.items():
+        if isinstance(claim, str) and "{" in claim and claim not in PLACEHOLDERS:
+            raise ValueError(f"claim {key!r}: the only placeholders are {sorted(PLACEHOLDERS)}")
+    return claims
+
+
+# ---- the file's layout: section -> key -> (reader, reference value) ------------------------------
+
+LAYOUT: dict[str, dict[str, tuple[Callable[[object], object], object]]] = {
+    "dialect": {"name": (_name, "reference"), "summary": (_text, "")},
+    "endpoints": {
+        "websocket_path": (_path, "/ws"),
+        "health_path": (_path, "/health"),
+        "version_key": (_optional_name, "version"),
+    },
+    "auth": {
+        "methods": (_methods, ["header", "subprotocol", "query"]),
+        "subprotocol_prefix": (_name, "jwt."),
+        "subprotocol_encoding": (_choice(*get_args(Encoding)), "base64url"),
+        "query_parameter": (_name, "token"),
+        "claims": (_claims, {}),
+    },
+    "rejection": {
+        "statuses": (_statuses, [401, 403]),
+        "close_code": (_int(1000, 4999), 1008),
+        "error_frame": (_bool, False),
+        "error_codes": (_names, []),
+    },
+    "greeting": {
+        "type": (_name, "connection_established"),
+        "connection_id": (_some_names, ["data.connection_id", "connection_id"]),
+    },
+    "start_agent": {
+        "type": (_name, "start_agent"),
+        "payload_key": (_name, "payload"),
+        "text_key": (_name, "user_request"),
+        "thread_key": (_name, "thread_id"),
+        "run_id_key": (_optional_name, "run_id"),
+        "threads": (_choice(*get_args(Threads)), "client"),
+        "match": (_choice(*get_args(Match)), "run_id"),
+        "extra": (_table, {}),
+    },
+    "user_message": {
+        "type": (_name, "user_message"),
+        "text_key": (_name, "message"),
+        "thread_key": (_name, "thread_id"),
+        "threads": (_choice(*get_args(Threads)), "client"),
+        "match": (_choice(*get_args(Match)), "thread"),
+        "extra": (_table, {}),
+    },
+    "ping": {"type": (_name, "ping"), "answer": (_name, "pong")},
+    "errors": {
+        "type": (_name, "error_message"),
+        "code_key": (_name, "error_code"),
+        "not_json": (_names, ["JSON_PARSE_ERROR"]),
+        "not_an_object": (_names, ["JSON_PARSE_ERROR"]),
+        "missing_field": (_names, []),
+        "unknown_type": (_choice(*get_args(UnknownType)), "error"),
+        "unknown_type_codes": (_names, []),
+        "ack_type": (_name, "ack"),
+        "ack_received_key": (_name, "received_type"),
+    },
+    "frames": {"max_size": (_int(64, MAX_FRAME_LIMIT), 2**20)},
+    "events": {
+        "containers": (_names, ["data"]),
+        "duration_unit": (_choice(*get_args(DurationUnit)), "seconds"),
+    },
+    "interleaved": {"types": (_names, [])},
+}
+
+
+def shipped_dialects() -> tuple[str, ...]:
+    return tuple(sorted(path.stem for path in DIALECT_DIR.glob("*.toml")))
+
+
+def resolve_source(spec: str, *, root: Path | None = None) -> Path:
+    """The file `spec` names: a shipped dialect's name, or a path (relative to `root`)."""
+    spec = spec.strip() or DEFAULT
+    if "/" not in spec and "\\" not in spec and not spec.endswith(".toml"):
+        path = DIALECT_DIR / f"{spec}.toml"
+        if not path.is_file():
+            shipped = ", ".join(shipped_dialects())
+            raise DialectError(spec, "", f"no shipped dialect of that name (shipped: {shipped})")
+        return path
+    path = Path(spec)
+    return path if path.is_absolute() or root is None else root / path
+
+
+def shown_path(path: Path) -> str:
+    """`path` as a person would name it: relative to the checkout when inside it."""
+    try:
+        return str(path.resolve().relative_to(DIALECT_DIR.parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def read_layout(document: Mapping[str, Any], source: str) -> dict[str, dict[str, object]]:
+    """Every key of the layout, from `document` or the reference value; DialectError otherwise."""
+    for section, body in document.items():
+        if section not in LAYOUT:
+            raise DialectError(source, section, f"unknown section (expected {', '.join(LAYOUT)})")
+        if not isinstance(body, dict):
+            raise DialectError(source, section, "expected a table ([section])")
+        for key in body:
+            if key not in LAYOUT[section]:
+                known = ", ".join(LAYOUT[section])
+                raise DialectError(source, f"{section}.{key}", f"unknown key (expected {known})")
+    values: dict[str, dict[str, object]] = {}
+    for section, keys in LAYOUT.items():
+        given = document.get(section, {})
+        values[section] = {}
+        for key, (read, default) in keys.items():
+            try:
+                values[section][key] = read(given.get(key, default))
+            except ValueError as exc:
+                raise DialectError(source, f"{section}.{key}", str(exc)) from None
+    return values
+
+
+def build_start(values: Mapping[str, object], section: str, source: str) -> StartSpec:
+    spec = StartSpec(
+        type=cast("str", values["type"]),
+        text_key=cast("str", values["text_key"]),
+        thread_key=cast("str", values["thread_key"]),
+        run_id_key=cast("str", values.get("run_id_key", "")),
+        threads=cast("Threads", values["threads"]),
+        match=cast("Match", values["match"]),
+        extra=cast("dict[str, Any]", values["extra"]),
+    )
+    if spec.match == "run_id" and not spec.run_id_key:
+        raise DialectError(source, f"{section}.match", "run_id needs a run_id_key")
+    if spec.threads == "server" and spec.match != "order":
+        problem = 'with threads = "server" the events cannot be found by thread: use "order"'
+        raise DialectError(source, f"{section}.match", problem)
+    reserved = {spec.text_key, spec.thread_key, spec.run_id_key} & spec.extra.keys()
+    if reserved:
+        raise DialectError(source, f"{section}.extra", f"{min(reserved)!r} is set by the suite")
+    return spec
+
+
+def parse_dialect(text: str, source: str) -> Dialect:
+    """The dialect a TOML text describes; DialectError naming the key otherwise."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DialectError(source, "", f"not valid TOML: {exc}") from None
+    v = read_layout(document, source)
+    auth, errors, rejection = v["auth"], v["errors"], v["rejection"]
+    start_values = {**v["start_agent"]}
+    user_values = {**v["user_message"], "run_id_key": ""}
+    return Dialect(
+        name=cast("str", v["dialect"]["name"]),
+        summary=cast("str", v["dialect"]["summary"]),
+        source=source,
+        websocket_path=cast("str", v["endpoints"]["websocket_path"]),
+        health_path=cast("str", v["endpoints"]["health_path"]),
+        version_key=cast("str", v["endpoints"]["version_key"]),
+        auth_methods=cast("tuple[AuthMethod, ...]", auth["methods"]),
+        subprotocol_prefix=cast("str", auth["subprotocol_prefix"]),
+        subprotocol_encoding=cast("Encoding", auth["subprotocol_encoding"]),
+        query_parameter=cast("str", auth["query_parameter"]),
+        claims=cast("dict[str, Any]", auth["claims"]),
+        reject_statuses=cast("tuple[int, ...]", rejection["statuses"]),
+        reject_close_code=cast("int", rejection["close_code"]),
+        reject_error_frame=cast("bool", rejection["error_frame"]),
+        reject_error_codes=cast("tuple[str, ...]", rejection["error_codes"]),
+        greeting_type=cast("str", v["greeting"]["type"]),
+        connection_id_paths=cast("tuple[str, ...]", v["greeting"]["connection_id"]),
+        payload_key=cast("str", v["start_agent"]["payload_key"]),
+        start_agent=build_start(start_values, "start_agent", source),
+        user_message=build_start(user_values, "user_message", source),
+        ping_type=cast("str", v["ping"]["type"]),
+        pong_type=cast("str", v["ping"]["answer"]),
+        error_type=cast("str", errors["type"]),
+        error_code_key=cast("str", errors["code_key"]),
+        not_json_codes=cast("tuple[str, ...]", errors["not_json"]),
+        not_an_object_codes=cast("tuple[str, ...]", errors["not_an_object"]),
+        missing_field_codes=cast("tuple[str, ...]", errors["missing_field"]),
+        unknown_type=cast("UnknownType", errors["unknown_type"]),
+        unknown_type_codes=cast("tuple[str, ...]", errors["unknown_type_codes"]),
+        ack_type=cast("str", errors["ack_type"]),
+        ack_received_key=cast("str", errors["ack_received_key"]),
+        max_frame=cast("int", v["frames"]["max_size"]),
+        event_containers=cast("tuple[str, ...]", v["events"]["containers"]),
+        duration_unit=cast("DurationUnit", v["events"]["duration_unit"]),
+        interleaved=cast("tuple[str, ...]", v["interleaved"]["types"]),
+    )
+
+
+def load_dialect(spec: str = DEFAULT, *, root: Path | None = None) -> Dialect:
+    """The dialect `spec` names (MC_CONTRACT's value); DialectError naming the file and key."""
+    path = resolve_source(spec, root=root)
+    source = shown_path(path)
+    try:
+        text = read_text_file(path, shown=source)
+    except FileError as exc:
+        raise DialectError(source, "", exc.problem) from None
+    return parse_dialect(text, source)

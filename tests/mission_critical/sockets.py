@@ -1,0 +1,125 @@
+"""The suite's sockets: one WebSocket handshake, authenticated as the dialect spells it.
+
+`open_socket` presents a token by header, subprotocol or query (`[auth]` of the dialect) and
+turns every failure into a `HandshakeError` whose text never holds the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
+
+from contract.messages import subprotocol_for
+
+if TYPE_CHECKING:
+    from contract.dialect import AuthMethod, Dialect
+
+ABNORMAL_CLOSURE = 1006  # what a connection that ended without a close frame reports
+CLOSE_BOUND = 2.0  # seconds a closing handshake may take before the transport is aborted
+
+
+class HandshakeError(Exception):
+    """No WebSocket connection: `status` is the HTTP answer, None when there was none."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        answer = f"HTTP {self.status}" if self.status is not None else "no HTTP answer"
+        return f"handshake failed ({answer}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect, in which dialect, and how long a wait may take."""
+
+    ws_url: str = field(repr=False)  # may carry a token in its query
+    ssl_context: ssl.SSLContext | None
+    timeout: float
+    run_timeout: float
+    max_frame: int
+    dialect: Dialect
+
+
+def make_ssl_context(url: str, ca_bundle: str | None) -> ssl.SSLContext | None:
+    """A verifying TLS context for wss/https (MC_CA_BUNDLE, else system roots); None for ws/http."""
+    if urlsplit(url).scheme not in {"wss", "https"}:
+        return None
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def new_id(kind: str) -> str:
+    return f"mc-{kind}-{secrets.token_hex(6)}"
+
+
+def with_query_token(url: str, token: str, parameter: str = "token") -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), (parameter, token)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def scrub(text: str, token: str | None, dialect: Dialect | None = None) -> str:
+    """`text` with the token, and its subprotocol form, replaced by ***."""
+    if not token:
+        return text
+    if dialect is not None:
+        text = text.replace(subprotocol_for(dialect, token), f"{dialect.subprotocol_prefix}***")
+    return text.replace(token, "***")
+
+
+async def open_socket(
+    endpoint: Endpoint, token: str | None, method: AuthMethod = "header"
+) -> ClientConnection:
+    """A connected socket presenting `token` by `method` (none when `token` is None)."""
+    dialect = endpoint.dialect
+    url, headers, subprotocols = endpoint.ws_url, {}, None
+    if token is not None and method == "header":
+        headers = {"Authorization": f"Bearer {token}"}
+    elif token is not None and method == "subprotocol":
+        subprotocols = [Subprotocol(subprotocol_for(dialect, token))]
+    elif token is not None:
+        url = with_query_token(url, token, dialect.query_parameter)
+    try:
+        async with asyncio.timeout(endpoint.timeout):
+            return await connect(
+                url,
+                additional_headers=headers,
+                subprotocols=subprotocols,
+                ssl=endpoint.ssl_context,
+                compression=None,
+                proxy=None,
+                open_timeout=None,
+                ping_interval=None,
+                close_timeout=min(endpoint.timeout, CLOSE_BOUND),
+                max_size=max(4 * endpoint.max_frame, 4 * 2**20),
+                max_queue=None,
+            )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise HandshakeError(status, f"server answered HTTP {status}") from None
+    except TimeoutError:
+        raise HandshakeError(None, f"no handshake within {endpoint.timeout:g} s") from None
+    except Exception as exc:
+        reason = scrub(f"{exc.__class__.__name__}: {exc}", token, dialect)
+        raise HandshakeError(None, reason) from None
+
+
+def padded_ping(size: int, ping_type: str = "ping") -> str:
+    """A ping frame of exactly `size` bytes (at least the bare ping's), padded in one field."""
+    head, tail = f'{{"type": "{ping_type}", "padding": "', '"}'
+    return head + "x" * max(0, size - len(head) - len(tail)) + tail
+
+
+def read_close_code(ws: ClientConnection) -> int:
+    rcvd = ws.protocol.close_rcvd
+    return rcvd.code if rcvd is not None else ABNORMAL_CLOSURE

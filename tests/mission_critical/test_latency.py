@@ -1,0 +1,38 @@
+"""Rule `latency`: with a budget set, the p95 time from a run's request to its first
+agent_started, first agent_thinking or agent_completed stays within it.
+
+One check per metric; a metric without a budget (MC_LATENCY_*_P95) is deselected, not skipped.
+The figures are over every run of the suite, so this check is judged once all have settled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .environment import METRICS
+from .latency import budget_violation, summarize_all
+from .report_data import all_figures
+
+if TYPE_CHECKING:
+    from contract.rules import Violation
+
+    from .environment import Metric
+    from .runner import Check
+
+pytestmark = pytest.mark.mission_critical
+
+
+@pytest.mark.latency_budget
+@pytest.mark.rules("latency")
+@pytest.mark.parametrize("metric", METRICS)
+async def test_p95_latency_is_within_its_budget(mc: Check, metric: Metric) -> None:
+    budget = mc.settings.budgets[metric]
+
+    def judge() -> list[Violation]:
+        summary = summarize_all(all_figures(mc.runner))[metric]
+        found = budget_violation(metric, summary, budget)
+        return [] if found is None else [found]
+
+    mc.judge_later(judge)
