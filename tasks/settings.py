@@ -42,6 +42,7 @@ from tasks.values import count_or_all as _count_or_all
 from tasks.values import expired_token as _expired_token
 from tasks.values import host as _host
 from tasks.values import number as _number
+from tasks.values import optional as _optional
 from tasks.values import optional_text as _optional_text
 from tasks.values import path as _path
 from tasks.values import secret as _secret
@@ -89,9 +90,9 @@ KEYS: dict[str, Key] = {
     "MC_TIMEOUT": Key("common", _number(0.1, 600), "10", "one wait in the suite", suite=True),
     "MC_RUN_TIMEOUT": Key("common", _number(1, 3600), "120", "one whole run", suite=True),
     "MC_GRACE": Key("common", _number(0, 600), "1.0", "listening after a run", suite=True),
-    "MC_MAX_FRAME": Key("common", _count(64, 256 * MIB), str(MIB), "frame limit", suite=True),
+    "MC_MAX_FRAME": Key("common", _optional(_count(64, 256 * MIB)), "", "frame limit", suite=True),
     "MC_CONCURRENCY": Key("common", _count_or_all(1, 1000), "all", "checks at once", suite=True),
-    "MC_HEALTH_PATH": Key("common", _url_path, "/health", "health endpoint path", suite=True),
+    "MC_HEALTH_PATH": Key("common", _optional(_url_path), "", "health path", suite=True),
     "MC_ALLOW_SKIPS": Key("common", _bool, "false", "let a skip pass the gate", suite=True),
     "MC_REPORT_DIR": Key("common", _path, "reports", "where JUnit and JSON reports go"),
     "MC_JWT_SECRET": Key("common", _secret, "", "HS256 secret for local/docker", secret=True),
@@ -139,6 +140,7 @@ SET_BY_THE_GATE: dict[str, str] = {
     "MC_TOKENS": "set STAGING_TOKENS instead (the gate passes them on)",
     "MC_EXPIRED_TOKEN": "set STAGING_EXPIRED_TOKEN instead (the gate passes it on)",
     "MC_CA_BUNDLE": "set STAGING_CA_BUNDLE instead (the gate passes it on)",
+    "MC_REPORT_DATA": "the gate has the suite write it next to the JUnit report: set MC_REPORT_DIR",
     "MC_ENV": _CHOSEN,
     "MC_ENV_REASON": _CHOSEN,
 }
@@ -168,9 +170,9 @@ class Settings:
     timeout: float
     run_timeout: float
     grace: float
-    max_frame: int
+    max_frame: int | None  # None: the dialect's
     concurrency: int | Literal["all"]
-    health_path: str
+    health_path: str | None  # None: the dialect's
     allow_skips: bool
     report_dir: Path
     jwt_secret: Secret | None
@@ -209,10 +211,10 @@ class Settings:
         return found
 
     def suite_env(self) -> dict[str, str]:
-        """The suite's variables that are harness keys of the same name, as the suite reads them."""
-        return {
-            key: render(getattr(self, field_name(key))) for key, spec in KEYS.items() if spec.suite
-        }
+        """The suite's variables that are harness keys of the same name, as the suite reads them
+        (one left empty is not passed: the suite then uses its own default, or its dialect's)."""
+        values = {key: getattr(self, field_name(key)) for key, spec in KEYS.items() if spec.suite}
+        return {key: render(value) for key, value in values.items() if value is not None}
 
 
 def _key_shown(name: str) -> str:

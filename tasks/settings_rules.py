@@ -25,7 +25,7 @@ from tasks.values import render
 
 # Rules between two numbers: the first may not exceed the second (and why).
 NOT_ABOVE: tuple[tuple[str, str, str], ...] = (
-    ("MC_GRACE", "MC_TIMEOUT", "the suite listens MC_GRACE seconds after a run within one wait"),
+    ("MC_GRACE", "MC_TIMEOUT", "the suite's grace period after the last run is one wait at most"),
     ("MC_TIMEOUT", "MC_RUN_TIMEOUT", "one wait of a run cannot outlast the whole run"),
 )
 PLAIN_WS = (

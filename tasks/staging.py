@@ -35,6 +35,7 @@ __all__ = ["ProbeResult", "format_probe_table", "probe_staging", "serve_staging"
 
 Log = Callable[[str], None]
 
+HEALTH_PATH = "/health"  # without MC_HEALTH_PATH: the shipped dialects' health path
 PROBE_SUBJECT = "mc-probe"
 TOKEN_LIFETIME = 600  # seconds a minted probe token stays valid
 CONFIGURED = "Configured for staging testing: WebSocket={url}"
@@ -66,7 +67,7 @@ def plan_probes(settings: Settings) -> Plan:
     return Plan(
         ws_url=ws_url,
         http_url=http_url,
-        health_url=http_url.rstrip("/") + settings.health_path,
+        health_url=http_url.rstrip("/") + (settings.health_path or HEALTH_PATH),
         bound=settings.staging_probe_timeout,
         auth=auth,
         token=token,

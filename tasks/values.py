@@ -18,12 +18,13 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from tasks.quoting import HIDDEN, quote
 
 EnvName = Literal["docker", "staging", "local"]
+T = TypeVar("T")
 ENV_NAMES: tuple[EnvName, ...] = ("docker", "staging", "local")
 NOT_A_JWT = "{name} is not a JWT (three base64url parts, each a JSON object)"
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -125,6 +126,11 @@ def count_or_all(low: int, high: int) -> Callable[[str], int | Literal["all"]]:
             raise BadValueError(expected + ", got {value}", raw) from None
 
     return parse
+
+
+def optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    """``parse``, except that an empty value is None: the suite then uses its own default."""
+    return lambda raw: parse(raw) if raw.strip() else None
 
 
 def text(raw: str) -> str:
