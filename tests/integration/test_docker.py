@@ -30,10 +30,11 @@ import pytest
 
 from tasks import docker as mc_docker
 from tasks.choose import choose_environment
-from tasks.docker_engine import Engine, connect_engine, detect_compose
-from tasks.docker_image import build_service_image
-from tasks.docker_labels import list_stacks
-from tasks.docker_stack import plan_stack, start_stack
+from tasks.docker.compose import detect_compose
+from tasks.docker.engine import Engine, connect_engine
+from tasks.docker.image import build_service_image
+from tasks.docker.labels import list_stacks
+from tasks.docker.stack import plan_stack, start_stack
 from tasks.errors import BringUpError, UnavailableError
 from tasks.gate import observe
 from tasks.settings import KEYS, Secret, Settings, load_settings

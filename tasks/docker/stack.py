@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.docker_engine import Compose, Engine, Log, run_command
-from tasks.docker_labels import LABEL_PROJECT, LABEL_SERVICE, list_stacks, remove_stack
+from tasks.docker.command import run_command
+from tasks.docker.compose import Compose
+from tasks.docker.engine import Engine, Log
+from tasks.docker.labels import LABEL_PROJECT, LABEL_SERVICE, list_stacks, remove_stack
 from tasks.errors import BringUpError
 from tasks.settings import KEYS, Secret, Settings
 
