@@ -21,6 +21,19 @@ Log = Callable[[str], None]
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a child we stop
 
 
+def tolerant(log: Log) -> Log:
+    """``log``, except that a terminal gone away (EIO after a hangup, a closed pipe) is ignored.
+
+    Teardown logs as it goes; a line that cannot be shown must not stop the ``down`` after it.
+    """
+
+    def write(line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            log(line)
+
+    return write
+
+
 @dataclass(frozen=True)
 class Completed:
     argv: tuple[str, ...]
@@ -61,6 +74,7 @@ def run_command(
     """
     started = time.monotonic()
     lines: list[str] = []
+    show = tolerant(log) if log is not None else None
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -78,8 +92,8 @@ def run_command(
         for raw in proc.stdout:
             line = scrub(raw.rstrip("\n"))
             lines.append(line)
-            if log is not None and line.strip():
-                log(line)
+            if show is not None and line.strip():
+                show(line)
 
     reader = threading.Thread(target=pump, name="run_command-output", daemon=True)
     reader.start()

@@ -11,7 +11,7 @@ so the sweep finds what a SIGKILL or a reboot left. Readiness is the harness's o
 /health, then a WebSocket handshake with a token, probed with short backoff up to
 MC_DOCKER_READY_TIMEOUT (no ``up --wait``: compose v1 has none, and v2 leaves the stack running
 when it fails). Teardown is ``down -v --remove-orphans -t <MC_DOCKER_STOP_TIMEOUT>`` on every
-path, shielded from a second Ctrl-C; whatever it misses is removed through the engine by label.
+path, shielded from a second signal (Ctrl-C, SIGTERM, SIGHUP); what it misses is removed by label.
 """
 
 from __future__ import annotations

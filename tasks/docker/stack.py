@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.docker.command import run_command
+from tasks.docker.command import run_command, tolerant
 from tasks.docker.compose import Compose
 from tasks.docker.engine import Engine, Log
 from tasks.docker.labels import LABEL_PROJECT, LABEL_SERVICE, list_stacks, remove_stack
@@ -286,6 +286,7 @@ def _not_ready(engine: Engine, plan: StackPlan, problem: str) -> BringUpError:
 
 def stop_stack(engine: Engine, plan: StackPlan, log: Log, *, keep_logs: bool = True) -> list[str]:
     """``down -v --remove-orphans``, then remove by label whatever is left; the problems left."""
+    log = tolerant(log)
     start = time.monotonic()
     log(f"docker: removing stack {plan.project} (down -v --remove-orphans -t {plan.stop_timeout})")
     if keep_logs:

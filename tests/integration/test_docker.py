@@ -39,6 +39,7 @@ from tasks.errors import BringUpError, UnavailableError
 from tasks.gate import observe
 from tasks.settings import KEYS, Secret, Settings, load_settings
 from tasks.staging import mint_token
+from tests.integration.terminal import TerminalRun
 
 if TYPE_CHECKING:
     from tasks.target import Target
@@ -431,12 +432,14 @@ def nox_ready(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.usefixtures("nox_ready")
-@pytest.mark.parametrize("how", ["SIGINT", "SIGINT twice", "SIGTERM"])
+@pytest.mark.parametrize("how", ["SIGINT", "SIGINT twice", "SIGTERM", "SIGHUP"])
 def test_a_signal_during_the_suite_leaves_nothing(engine: Engine, tmp_path: Path, how: str) -> None:
     run = NoxRun(tmp_path)
     run.wait_for(r"collected \d+ items", NOX_TIMEOUT)  # pytest has started on the stack
     if how == "SIGTERM":
         run.process.send_signal(signal.SIGTERM)  # a CI runner or `kill`: the nox process only
+    elif how == "SIGHUP":
+        os.killpg(run.process.pid, signal.SIGHUP)  # a dropped ssh: the shell signals its job
     else:
         os.killpg(run.process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
     if how == "SIGINT twice":
@@ -448,6 +451,27 @@ def test_a_signal_during_the_suite_leaves_nothing(engine: Engine, tmp_path: Path
     assert time.monotonic() - start < SIGNAL_EXIT_BOUND
     assert re.search(r"docker: stack \S+ removed in", run.text()), run.text()[-4000:]
     assert_gone(engine, *run.projects())
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.usefixtures("nox_ready")
+def test_a_closed_terminal_leaves_nothing(engine: Engine, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in KEYS}
+    env.update({"MC_REPORT_DIR": str(tmp_path / "reports"), "MC_JWT_SECRET": SECRET})
+    argv = [sys.executable, "-m", "nox", "--no-color", "-s", "mission_critical-docker"]
+    run = TerminalRun(argv, cwd=ROOT, env=env)
+    try:
+        project = run.wait_for(STARTING.pattern, NOX_TIMEOUT)[1]
+        run.wait_for(r"collected \d+ items", NOX_TIMEOUT)
+        assert list_stacks(engine.client, project), "no stack to leave behind"
+        run.hang_up()  # SIGHUP to nox; its output has nowhere to go from here on
+        start = time.monotonic()
+        run.finish(SIGNAL_EXIT_BOUND)
+    finally:
+        run.hang_up()
+    assert time.monotonic() - start < SIGNAL_EXIT_BOUND
+    assert_gone(engine, project)
 
 
 @pytest.mark.docker
