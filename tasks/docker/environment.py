@@ -136,7 +136,9 @@ def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Targe
                 engine.client, settings.root, settings.docker_base_image, log
             )
         secret = settings.jwt_secret or Secret(secrets.token_urlsafe(32))
-        plan = plan_stack(settings, compose, secret=secret, image=image.tag, base_image=image.base)
+        plan = plan_stack(
+            settings, compose, secret=secret, image=image.image_id, base_image=image.base
+        )
         try:
             with engine_errors("starting the stack"):
                 start_stack(engine, plan, log)
@@ -153,7 +155,8 @@ def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Targe
                     "compose": compose.describe(),
                     "compose_project": plan.project,
                     "compose_logs": str(plan.log_path),
-                    "image": f"{image.tag} on {image.base} (built in {image.seconds:.1f}s)",
+                    "image": image.describe(),
+                    "image_id": image.image_id,
                     "engine": engine.describe(),
                     "container": ready.container[:12],
                     "version": ready.version,

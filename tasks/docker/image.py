@@ -6,8 +6,13 @@
       │                        for CPython 3.11-3.13 on manylinux); the build uses only them
       ├── resolve_base_image   the image to build on (tasks.docker.base: present, pulled, or
       │                        made from Debian's packages)
-      └── the Dockerfile, built through the engine API (the classic builder: no buildx needed),
-          tagged mission-critical-gate/refservice:local
+      └── the Dockerfile, built through the engine API (the classic builder: no buildx needed)
+
+The image is this checkout's own: labelled with the checkout (host and path), tagged with a name
+derived from it (``mission-critical-gate/refservice:checkout-<hash>``), and known by the id the
+build itself reported. The stack is started from that id, never from a tag: tags are shared by
+every checkout on the engine, and another checkout's build may move one at any moment. A rebuild
+removes this checkout's older images (those still in use stay), never another checkout's.
 
 One build at a time per checkout (a file lock), so two runs started together share the work.
 Every step logs as it goes; the first build (base + wheels) takes about a minute here.
@@ -18,9 +23,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import importlib.util
 import platform
+import re
 import shutil
+import socket
 import sys
 import time
 import tomllib
@@ -43,7 +51,8 @@ from tasks.errors import BringUpError
 if TYPE_CHECKING:
     from docker import DockerClient
 
-SERVICE_IMAGE = "mission-critical-gate/refservice:local"
+SERVICE_REPOSITORY = "mission-critical-gate/refservice"
+LABEL_CHECKOUT = "mission-critical-gate.checkout"  # host:path of the checkout that built it
 WHEEL_PYTHONS = ("3.11", "3.12", "3.13")  # any of these bases installs from the same cache
 WHEELS_TIMEOUT = 300.0
 BUILD_TIMEOUT = 900.0
@@ -53,10 +62,14 @@ QUIET_BUILD = 1.0  # seconds: a build done sooner (all cached) logs none of its 
 
 @dataclass(frozen=True)
 class BuiltImage:
-    tag: str
-    image_id: str
+    tag: str  # this checkout's tag, for people; the stack is started from image_id
+    image_id: str  # sha256:..., as the build reported it
     base: str
     seconds: float
+
+    def describe(self) -> str:
+        short = self.image_id.removeprefix("sha256:")[:12]
+        return f"{short} ({self.tag}) on {self.base}, built in {self.seconds:.1f}s"
 
 
 def _fail(problem: str, detail: str = "") -> BringUpError:
@@ -193,8 +206,22 @@ def _build_lines(event: dict[str, Any]) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def checkout_key(root: Path) -> str:
+    """Which checkout an image is from: host and path (two clones never share one)."""
+    return f"{socket.gethostname()}:{root.resolve()}"
+
+
+def checkout_tag(root: Path) -> str:
+    digest = hashlib.sha256(checkout_key(root).encode()).hexdigest()[:12]
+    return f"{SERVICE_REPOSITORY}:checkout-{digest}"
+
+
 def _follow_build(events: Iterator[dict[str, Any]], base: str, log: Log) -> str:
-    """Relay the builder's output once the build is slow (a cached one stays quiet); its id."""
+    """Relay the builder's output once the build is slow (a cached one stays quiet); its id.
+
+    The id is the one this build reported (``aux``, else its "Successfully built" line), never
+    a tag's lookup afterwards: another checkout's build may have moved the tag meanwhile.
+    """
     start = time.monotonic()
     found = ""
     recent: list[str] = []
@@ -205,7 +232,11 @@ def _follow_build(events: Iterator[dict[str, Any]], base: str, log: Log) -> str:
             raise _fail(f"the image build failed on {base}", detail)
         if aux := event.get("aux"):
             found = str(aux.get("ID", found))
-        recent += _build_lines(event)
+        lines = _build_lines(event)
+        for line in lines:
+            if not found and (built := re.fullmatch(r"Successfully built ([0-9a-f]{12,64})", line)):
+                found = built[1]
+        recent += lines
         if time.monotonic() - start > QUIET_BUILD:
             for line in recent[shown:]:
                 log(f"  build: {line}")
@@ -218,42 +249,46 @@ def _follow_build(events: Iterator[dict[str, Any]], base: str, log: Log) -> str:
 def build_service_image(client: DockerClient, root: Path, base_image: str, log: Log) -> BuiltImage:
     """Wheels, base and the Dockerfile, in that order, under the build lock."""
     start = time.monotonic()
+    tag, key = checkout_tag(root), checkout_key(root)
     with hold_build_lock(root / CACHE_DIR, log):
         prepare_wheels(root, log)
         base = resolve_base_image(client, base_image, root, log)
-        old_id = image_id(client, SERVICE_IMAGE)
-        log(f"docker: building {SERVICE_IMAGE} on {base}")
+        log(f"docker: building {tag} on {base}")
         builder = make_client(client, BUILD_TIMEOUT)
         try:
             events = builder.api.build(
                 path=str(root),
                 dockerfile="Dockerfile",
-                tag=SERVICE_IMAGE,
+                tag=tag,
                 buildargs={"BASE_IMAGE": base},
+                labels={LABEL_CHECKOUT: key},
                 rm=True,
                 forcerm=True,
                 pull=False,
                 decode=True,
             )
-            new_id = _follow_build(events, base, log)
+            reported = _follow_build(events, base, log)
         except BringUpError:
             raise
         except Exception as exc:
             raise _fail(f"the image build failed on {base}: {exc}") from None
         finally:
             builder.close()
-        new_id = image_id(client, SERVICE_IMAGE) or new_id
-        if old_id and old_id != new_id:
-            _forget_image(client, old_id)
+        new_id = image_id(client, reported) if reported else None  # the full id of a short one
+        if new_id is None:
+            raise _fail(f"the image build on {base} reported no image id ({reported!r})")
+        _forget_older(client, key, keep=new_id)
     seconds = time.monotonic() - start
     short = new_id.removeprefix("sha256:")[:12]
-    log(f"docker: image {SERVICE_IMAGE} ({short}) ready in {seconds:.1f}s")
-    return BuiltImage(SERVICE_IMAGE, new_id, base, seconds)
+    log(f"docker: image {short} ({tag}) ready in {seconds:.1f}s")
+    return BuiltImage(tag, new_id, base, seconds)
 
 
-def _forget_image(client: DockerClient, image_id: str) -> None:
-    """Remove the image a rebuild replaced (untagged now); still in use is fine: it stays."""
+def _forget_older(client: DockerClient, key: str, *, keep: str) -> None:
+    """Remove this checkout's earlier builds; one still in use (a live stack's) stays."""
     from docker.errors import APIError  # noqa: PLC0415
 
-    with contextlib.suppress(APIError):
-        client.api.remove_image(image_id, noprune=False)
+    for item in client.api.images(filters={"label": f"{LABEL_CHECKOUT}={key}"}):
+        if item["Id"] != keep:
+            with contextlib.suppress(APIError):
+                client.api.remove_image(item["Id"], noprune=False)

@@ -46,7 +46,12 @@ def up(settings: Settings, *, log: Log) -> Target:
             )
         secret = settings.jwt_secret or Secret(secrets.token_urlsafe(32))
         plan = plan_stack(
-            settings, compose, secret=secret, image=image.tag, base_image=image.base, owned=False
+            settings,
+            compose,
+            secret=secret,
+            image=image.image_id,
+            base_image=image.base,
+            owned=False,
         )
         try:
             with engine_errors("starting the stack"):

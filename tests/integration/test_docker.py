@@ -32,7 +32,7 @@ from tasks import docker as mc_docker
 from tasks.choose import choose_environment
 from tasks.docker.compose import detect_compose
 from tasks.docker.engine import Engine, connect_engine
-from tasks.docker.image import build_service_image
+from tasks.docker.image import build_service_image, checkout_key
 from tasks.docker.labels import list_stacks
 from tasks.docker.stack import plan_stack, start_stack
 from tasks.errors import BringUpError, UnavailableError
@@ -219,6 +219,10 @@ def test_serve_docker_end_to_end_leaves_nothing(engine: Engine, tmp_path: Path) 
         assert abs(stack.started - time.time()) < 120
         [container] = stack.containers
         attrs = engine.client.containers.get(container).attrs
+        # the very image this run built (by id: the shared tags may point anywhere by now)
+        assert attrs["Image"] == target.details["image_id"]
+        labels = engine.client.images.get(attrs["Image"]).labels
+        assert labels["mission-critical-gate.checkout"] == checkout_key(ROOT)
         assert {b["HostIp"] for b in attrs["NetworkSettings"]["Ports"]["8000/tcp"]} == {"127.0.0.1"}
         assert "--shape data" in " ".join(attrs["Config"]["Cmd"])  # MC_EVENT_SHAPE reached it
         assert SECRET not in " ".join(attrs["Config"]["Cmd"])  # env only, never argv
@@ -301,12 +305,9 @@ def start_labelled_stack(
     engine: Engine, settings: Settings, *, started: float, owner_pid: int | None
 ) -> str:
     compose = detect_compose()
+    built = build_service_image(engine.client, ROOT, settings.docker_base_image, print)  # cached
     plan = plan_stack(
-        settings,
-        compose,
-        secret=Secret(SECRET),
-        image="mission-critical-gate/refservice:local",
-        base_image="-",
+        settings, compose, secret=Secret(SECRET), image=built.image_id, base_image=built.base
     )
     env = {
         **plan.env,
