@@ -204,7 +204,8 @@ def check_target(target: Target) -> dict[str, object]:
 @pytest.mark.docker
 def test_serve_docker_end_to_end_leaves_nothing(engine: Engine, tmp_path: Path) -> None:
     log = Recorder()
-    settings = make_settings(tmp_path, MC_EVENT_SHAPE="data")
+    # not the profile's port: compose must get the shell's value, as the probes do
+    settings = make_settings(tmp_path, MC_EVENT_SHAPE="data", MC_DOCKER_PORT="8123")
     with mc_docker.serve_docker(settings, log=log, reason="test") as target:
         [project] = log.projects()
         check_target(target)
@@ -223,12 +224,13 @@ def test_serve_docker_end_to_end_leaves_nothing(engine: Engine, tmp_path: Path) 
         assert attrs["Image"] == target.details["image_id"]
         labels = engine.client.images.get(attrs["Image"]).labels
         assert labels["mission-critical-gate.checkout"] == checkout_key(ROOT)
-        assert {b["HostIp"] for b in attrs["NetworkSettings"]["Ports"]["8000/tcp"]} == {"127.0.0.1"}
+        assert {b["HostIp"] for b in attrs["NetworkSettings"]["Ports"]["8123/tcp"]} == {"127.0.0.1"}
+        assert "--port 8123" in " ".join(attrs["Config"]["Cmd"])
         assert "--shape data" in " ".join(attrs["Config"]["Cmd"])  # MC_EVENT_SHAPE reached it
         assert SECRET not in " ".join(attrs["Config"]["Cmd"])  # env only, never argv
     assert_gone(engine, project)
     logs = Path(target.details["compose_logs"])
-    assert "listening on 0.0.0.0:8000" in logs.read_text()
+    assert "listening on 0.0.0.0:8123" in logs.read_text()
     assert SECRET not in logs.read_text()
     assert SECRET not in log.text()
 
