@@ -51,10 +51,16 @@ class Engine:
     client: DockerClient = field(repr=False)
     where: str  # the daemon's address, for messages
     version: str  # the engine's version, e.g. 20.10.24
-    api_version: str
+    api_version: str  # the newest API it speaks
+    min_api_version: str = ""  # the oldest it accepts (1.12 for 20.10, 1.44 for 29); "" unknown
 
     def describe(self) -> str:
-        return f"Docker engine {self.version} (API {self.api_version}) at {self.where}"
+        api = (
+            f"{self.min_api_version}-{self.api_version}"
+            if self.min_api_version
+            else self.api_version
+        )
+        return f"Docker engine {self.version} (API {api}) at {self.where}"
 
 
 def _daemon_address() -> str:
@@ -144,4 +150,5 @@ def connect_engine(daemon_timeout: float) -> Engine:
             probe.close()
     api_version = str(facts.get("ApiVersion", "?"))
     client = docker.from_env(timeout=int(OPERATION_TIMEOUT), version=api_version)
-    return Engine(client, where, str(facts.get("Version", "?")), api_version)
+    version = str(facts.get("Version", "?"))
+    return Engine(client, where, version, api_version, str(facts.get("MinAPIVersion", "")))

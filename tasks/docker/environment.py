@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 from tasks.choose import Observation
 from tasks.docker.base import why_no_base
-from tasks.docker.compose import Compose, detect_compose
+from tasks.docker.compose import Compose, find_compose
 from tasks.docker.engine import Engine, Log, connect_engine
 from tasks.docker.image import build_service_image
 from tasks.docker.labels import list_stacks, remove_stack, stale_reason
@@ -57,7 +57,7 @@ def observe_docker(settings: Settings) -> Observation:
     except UnavailableError as exc:
         return Observation("docker", usable=False, reason=_why(exc))
     try:
-        compose = detect_compose()
+        compose = find_compose(settings.docker_compose, engine)
         with engine_errors("looking for a base image"):
             no_base = why_no_base(engine.client, settings.docker_base_image)
     except (UnavailableError, BringUpError) as exc:
@@ -67,7 +67,7 @@ def observe_docker(settings: Settings) -> Observation:
         engine.client.close()
     if no_base:
         return Observation("docker", usable=False, reason=no_base)
-    return Observation("docker", usable=True, reason=f"{engine.describe()}; {compose.describe()}")
+    return Observation("docker", usable=True, reason=f"{engine.describe()}; {compose.account()}")
 
 
 def sweep_stale(settings: Settings, log: Log, *, engine: Engine | None = None) -> int:
@@ -98,7 +98,7 @@ def sweep_stale(settings: Settings, log: Log, *, engine: Engine | None = None) -
 def connect_compose(settings: Settings) -> tuple[Engine, Compose]:
     engine = connect_engine(settings.docker_daemon_timeout)
     try:
-        return engine, detect_compose()
+        return engine, find_compose(settings.docker_compose, engine)
     except UnavailableError:
         engine.client.close()
         raise
@@ -127,7 +127,9 @@ def _sweep_quietly(settings: Settings, engine: Engine, log: Log) -> None:
 def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Target]:
     """Build, start and probe the stack; yield its Target; remove it on every path."""
     engine, compose = connect_compose(settings)
-    log(f"docker: {engine.describe()}; {compose.describe()}")
+    log(f"docker: {engine.describe()}; {compose.account()}")
+    if compose.note:
+        log(f"docker: {compose.note}")
     problems: list[str] = []
     try:
         _sweep_quietly(settings, engine, log)
