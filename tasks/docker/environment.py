@@ -6,7 +6,7 @@
 
 A stack is one compose project named ``mcg-<pid>-<random>`` (never a fixed container name), its
 port published on 127.0.0.1 with an ephemeral host port that is looked up after the start. Its
-containers and network carry labels (``mission-critical-gate.*``: start time, owner pid and host)
+containers (and networks, if any) carry labels (``mission-critical-gate.*``: start, owner pid, host)
 so the sweep finds what a SIGKILL or a reboot left. Readiness is the harness's own: the published
 /health, then a WebSocket handshake with a token, probed with short backoff up to
 MC_DOCKER_READY_TIMEOUT (no ``up --wait``: compose v1 has none, and v2 leaves the stack running
