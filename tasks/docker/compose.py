@@ -31,6 +31,7 @@ from typing import Literal
 from tasks.docker.command import run_command
 from tasks.docker.engine import Engine
 from tasks.errors import UnavailableError
+from tasks.settings import KEYS
 
 ComposeChoice = Literal["auto", "v1", "v2"]
 ComposeVariant = Literal["v2 plugin", "standalone v1", "standalone v2"]
@@ -94,6 +95,17 @@ def version_tuple(text: str) -> tuple[int, ...] | None:
 _versions: dict[tuple[tuple[str, ...], str], str | Problem] = {}
 
 
+def _no_plugin(code: int, text: str) -> bool:
+    """Whether the docker CLI said it has no ``compose`` command (each version says it its way).
+
+    Older CLIs: "'compose' is not a docker command"; newer ones take ``compose version --short``
+    for ``version --short`` and answer "unknown flag: --short" with their usage code, 125.
+    """
+    return code == 125 or any(
+        clue in text for clue in ("is not a docker command", "unknown command", "unknown flag")
+    )
+
+
 def _version_of(argv: tuple[str, ...], label: str, environ: Mapping[str, str]) -> str | Problem:
     """The version ``argv version --short`` prints, or why there is none (cached)."""
     key = argv, environ.get("DOCKER_CONFIG", "")
@@ -110,8 +122,8 @@ def _version_of(argv: tuple[str, ...], label: str, environ: Mapping[str, str]) -
     answer: str | Problem
     if done.timed_out:
         answer = Problem(f"{label} did not answer `version --short` in {COMPOSE_PROBE_TIMEOUT:g}s")
-    elif done.returncode != 0 and label == PLUGIN and "not a docker command" in text:
-        answer = Problem(f"{PLUGIN}: the docker CLI has no compose plugin")
+    elif done.returncode != 0 and label == PLUGIN and _no_plugin(done.returncode, text):
+        answer = Problem(f"{PLUGIN}: the docker CLI at {argv[0]} has no compose plugin")
     elif done.returncode != 0:
         answer = Problem(f"{label} version --short failed (exit {done.returncode}): {first}")
     elif version_tuple(first) is None:
@@ -243,6 +255,7 @@ def find_compose(
 ) -> Compose:
     """The first usable compose ``choice`` allows, or UnavailableError naming each one's problem."""
     environ = os.environ if environ is None else environ
+    environ = {k: v for k, v in environ.items() if k not in KEYS and not k.startswith("MC_")}
     problems: list[Problem] = []
     for candidate in _candidates(choice, environ):
         if isinstance(candidate, Compose) and candidate.family == "v1":

@@ -74,6 +74,14 @@ def real(name: str, folder: Path) -> None:
     (folder / name).symlink_to(found)
 
 
+def find_plugin(environ: dict[str, str]) -> bool:
+    """Whether ``docker compose`` answers with this environment (a system-wide plugin)."""
+    done = subprocess.run(
+        ["docker", "compose", "version"], env=environ, capture_output=True, timeout=30, check=False
+    )
+    return done.returncode == 0
+
+
 @pytest.fixture
 def engine_29(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engine, list[str]]]:
     yield from _engine("29", monkeypatch)
@@ -148,6 +156,11 @@ CASES = [
         id="auto-passes-over-a-missing-plugin",
     ),
     pytest.param(
+        "auto", ["real docker", "fake 1.29.2"], "20.10", {"DOCKER_CONFIG": "<empty>"},
+        ("uses", "standalone v1", "1.29.2", ("`docker compose`: the docker CLI at",), ""),
+        id="auto-passes-over-a-docker-cli-without-the-plugin",
+    ),
+    pytest.param(
         "v2", ["fake 1.29.2"], "20.10", {},
         ("unusable", ["`docker compose`: no docker CLI on PATH",
                       "is compose v1 (1.29.2)", "Install the compose v2 plugin"]),
@@ -196,16 +209,24 @@ def test_detection_says_what_cannot_work(
         else:
             real("docker" if what == "docker" else "docker-compose", folder)
     daemon, asked = request.getfixturevalue("engine_29" if engine == "29" else "engine_20")
-    environ = {"PATH": str(folder), "DOCKER_HOST": os.environ["DOCKER_HOST"], **extra}
-    environ |= {k: os.environ[k] for k in ("HOME", "DOCKER_CONFIG") if k in os.environ}
+    environ = {k: os.environ[k] for k in ("HOME", "DOCKER_CONFIG") if k in os.environ}
+    environ |= {"PATH": str(folder), "DOCKER_HOST": os.environ["DOCKER_HOST"], **extra}
+    if environ.get("DOCKER_CONFIG") == "<empty>":  # a docker CLI without the user's plugins
+        environ["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+        if find_plugin(environ):
+            pytest.skip("a system-wide compose plugin is installed: no docker CLI lacks it here")
     if expected[0] == "uses":
         _, variant, version, passed_over, note = expected
         found = find_compose(choice, daemon, environ)
         assert isinstance(found, Compose)
-        assert (found.variant, found.passed_over) == (variant, passed_over)
+        assert found.variant == variant
+        assert isinstance(passed_over, tuple)
+        assert len(found.passed_over) == len(passed_over), found.passed_over
+        for said, beginning in zip(found.passed_over, passed_over, strict=True):
+            assert said.startswith(str(beginning)), found.passed_over
         assert found.version.startswith(str(version))
         assert str(note) in found.note
-        if engine == "20.10":  # above 1.38 no v1 is asked: the pin is known to pass
+        if engine == "20.10":  # its minimum is below the pin (1.38): compose is not asked
             assert not [p for p in asked if "/containers/" in p], asked
         return
     with pytest.raises(UnavailableError) as caught:
