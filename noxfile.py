@@ -114,3 +114,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy strict over tasks, refservice, tests and this file."""
     _install(session, "typecheck")
     session.run("mypy", *session.posargs)
+
+
+@nox.session(default=False)
+def workflows(session: nox.Session) -> None:
+    """zizmor, offline: the GitHub workflows pin their actions and keep their credentials."""
+    _install(session, "workflows")
+    session.run("zizmor", "--offline", *(session.posargs or [".github/workflows"]))

@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--only unavailable,readiness,load,runs]``: measure, then write.
+"""``python -m bench [--quick] [--only unavailable,readiness,load,concurrency,runs]``: measure,
+then write.
 
 A full run writes bench/results.json and regenerates docs/benchmarks.md below its marker; with
 --only, the metrics measured replace theirs and the others are kept. --quick (fewer reps, a smoke
@@ -15,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, get_args
 
-from bench import figures, load, readiness, runs, table, unavailable
+from bench import concurrency, figures, load, readiness, runs, table, unavailable
 from bench.procs import ROOT, TMP, log
 from tasks.errors import GateError
 from tasks.settings import load_settings
@@ -23,7 +24,7 @@ from tasks.settings import load_settings
 if TYPE_CHECKING:
     from docker import DockerClient
 
-Name = Literal["unavailable", "readiness", "load", "runs"]
+Name = Literal["unavailable", "readiness", "load", "concurrency", "runs"]
 NAMES: tuple[Name, ...] = get_args(Name)
 RESULTS = ROOT / "bench" / "results.json"
 QUICK_RESULTS = TMP / "results-quick.json"
@@ -49,19 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def docker_state() -> tuple[str | None, DockerClient | None]:
-    """(None, client) when Docker can be measured, else (why not, None)."""
+def docker_state() -> tuple[str | None, DockerClient | None, dict[str, str]]:
+    """(None, client, why not for each missing compose family) or (why not, None, {})."""
     from tasks import docker  # noqa: PLC0415 - the docker SDK only when measuring
+    from tasks.docker.compose import find_compose  # noqa: PLC0415
+    from tasks.docker.engine import connect_engine  # noqa: PLC0415
 
+    settings = load_settings(ROOT)
     try:
-        seen = docker.observe_docker(load_settings(ROOT))
+        seen = docker.observe_docker(settings)
     except GateError as exc:
-        return str(exc).splitlines()[0], None
+        return str(exc).splitlines()[0], None, {}
     if not seen.usable:
-        return seen.reason, None
+        return seen.reason, None, {}
+    missing: dict[str, str] = {}
+    engine = connect_engine(settings.docker_daemon_timeout)
+    try:
+        for family in ("v2", "v1"):
+            try:
+                find_compose(family, engine)
+            except GateError as exc:
+                missing[family] = str(exc).splitlines()[0]
+    finally:
+        engine.client.close()
     import docker as sdk  # noqa: PLC0415
 
-    return None, sdk.from_env(timeout=30)
+    return None, sdk.from_env(timeout=30), missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(TMP / "runs", ignore_errors=True)
     shutil.rmtree(TMP / "reports", ignore_errors=True)
     TMP.mkdir(parents=True, exist_ok=True)
-    why_not, client = docker_state()
+    why_not, client, composes = docker_state()
     if why_not:
         log(f"Docker is not usable here, its benchmarks are not run: {why_not}")
+    for family, why in composes.items():
+        log(f"compose {family} is not usable here, its docker runs are not measured: {why}")
     metrics: list[figures.Metric] = []
     try:
         if "unavailable" in args.only:
@@ -83,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             metrics += readiness.measure(args.quick, why_not)
         if "load" in args.only:
             metrics += load.measure(args.quick)
+        if "concurrency" in args.only:
+            metrics += concurrency.measure(args.quick)
         if "runs" in args.only:
-            metrics += runs.measure(args.quick, why_not, client)
+            metrics += runs.measure(args.quick, why_not, client, composes)
     finally:
         if client is not None:
             client.close()
@@ -100,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "bytecode": NO_BYTECODE_NOTE if no_bytecode else "Python's default (cached .pyc files)",
     }
     results = figures.merge_results(figures.load_results(target), metrics, extra)
+    if "runs" in args.only:  # measured again: the figures of a layout since replaced go
+        for name in [n for n in results["metrics"] if n.startswith(runs.RETIRED)]:
+            del results["metrics"][name]
     figures.write_results(target, results)
     if not args.quick:
         table.write_doc(DOC, results)

@@ -162,10 +162,13 @@ def _read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, s
 
 
 @contextlib.contextmanager
-def run_backend(python: str, secret: str, *, delay: float, stderr: Path) -> Iterator[Backend]:
-    """``python -m refservice`` on a free loopback port, stopped (SIGTERM, then KILL) after."""
+def run_backend(
+    python: str, secret: str, *, delay: float, stderr: Path, extra: Sequence[str] = ()
+) -> Iterator[Backend]:
+    """``python -m refservice`` on a free loopback port, stopped (SIGTERM, then KILL) after
+    (`extra` arguments last, so a `--delay` there wins)."""
     command = [python, "-m", "refservice", "--host", "127.0.0.1", "--port", "0"]
-    command += ["--delay", f"{delay:g}"]
+    command += ["--delay", f"{delay:g}", *extra]
     env = {**os.environ, "REFSERVICE_JWT_SECRET": secret, "PYTHONUNBUFFERED": "1"}
     stderr.parent.mkdir(parents=True, exist_ok=True)
     with stderr.open("wb") as errors:

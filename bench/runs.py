@@ -2,9 +2,11 @@
 
 Each run is ``python -m nox -s mission_critical-<env>`` as a user types it (the noxfile reuses
 venvs; the image is cached after the untimed warm-up run), in a clean environment (no MC_*
-variables but MC_REPORT_DIR, a per-run directory, so its JSON report is found). Phases come from
-that report, the tests' own time from its JUnit file, the wall time from here. After every run:
-no process carrying the run's marker variable, no container, network or volume of its stack.
+variables but MC_REPORT_DIR, a per-run directory, so its JSON report is found, and for docker
+MC_DOCKER_COMPOSE). Docker is measured once per compose family (``docker_v2``, ``docker_v1``),
+their runs alternating so that both see the same machine. Phases come from that report, the
+tests' own time from its JUnit file, the wall time from here. After every run: no process
+carrying the run's marker variable, no container, network or volume of its stack.
 
     overhead = wall - bring-up - the tests' time (nox, settings, choice, pytest start, teardown)
 """
@@ -26,14 +28,17 @@ from typing import TYPE_CHECKING, Literal
 
 from bench.figures import Metric, Sample, at_most, below, none_at_all, not_run
 from bench.procs import ROOT, TMP, log, processes_marked, run_child
-from tasks.docker_labels import LABEL_OWNER_PID, LABEL_PROJECT
+from tasks.docker.labels import LABEL_OWNER_PID, LABEL_PROJECT
 
 if TYPE_CHECKING:
     from docker import DockerClient
 
-Env = Literal["local", "docker"]
+Env = Literal["local", "docker_v2", "docker_v1"]
+DOCKER: tuple[Env, ...] = ("docker_v2", "docker_v1")
+COMPOSE: dict[Env, str] = {"docker_v2": "v2", "docker_v1": "v1"}  # MC_DOCKER_COMPOSE
+RETIRED = ("time_to_verdict.docker.", "soak.docker.")  # one docker column, before the families
 MARKER = "BENCH_RUN"
-TIMEOUT = {"local": 300.0, "docker": 900.0}
+TIMEOUT = {"local": 300.0, "docker_v2": 900.0, "docker_v1": 900.0}
 PHASES = ("settings", "choice", "bring-up", "suite", "teardown")
 OVERHEAD_GOAL = below(1, "s")
 
@@ -46,6 +51,7 @@ class Run:
     tests: float = 0.0  # the sum of the test cases' own times
     leftovers: tuple[str, ...] = ()
     problem: str = ""
+    compose: str = ""  # the summary's compose line (docker)
 
     @property
     def overhead(self) -> float:
@@ -89,7 +95,7 @@ def _remove_leftovers(client: DockerClient | None, marker: str, pid: int) -> Non
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(line.split()[0]), signal.SIGKILL)
     if client is not None:
-        from tasks.docker_labels import list_stacks, remove_stack  # noqa: PLC0415
+        from tasks.docker.labels import list_stacks, remove_stack  # noqa: PLC0415
 
         for stack in list_stacks(client):
             if stack.owner_pid == pid or stack.project.startswith(f"mcg-{pid}-"):
@@ -105,7 +111,10 @@ def run_gate(env: Env, label: str, client: DockerClient | None) -> Run:
     clean = {"VIRTUAL_ENV", "NOX_CURRENT_SESSION", "PYTHONPATH"}
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MC_") and k not in clean}
     environ.update({"MC_REPORT_DIR": str(where), MARKER: marker.split("=", 1)[1]})
-    argv = [sys.executable, "-m", "nox", "-s", f"mission_critical-{env}"]
+    if env in COMPOSE:
+        environ["MC_DOCKER_COMPOSE"] = COMPOSE[env]
+    session = "mission_critical-" + ("local" if env == "local" else "docker")
+    argv = [sys.executable, "-m", "nox", "-s", session]
     child = run_child(argv, timeout=TIMEOUT[env], env=environ, output=where / "nox.out")
     leftovers = processes_marked(marker)
     if client is not None:
@@ -127,28 +136,35 @@ def run_gate(env: Env, label: str, client: DockerClient | None) -> Run:
         tests=_tests_time(junit if junit.is_absolute() else ROOT / junit),
         leftovers=tuple(leftovers),
         problem=problem,
+        compose=str(summary.get("details", {}).get("compose", "")),
     )
 
 
-def soak(env: Env, reps: int, client: DockerClient | None) -> list[Run]:
-    log(f"runs: warm-up run of mission_critical-{env} (untimed: venv and image ready)")
-    warm = run_gate(env, f"{env}-warmup", client)
-    if not warm.passed:
-        log(f"runs: WARNING: the warm-up run of {env} failed: {warm.problem}")
-    log(f"runs: {reps} consecutive mission_critical-{env} runs")
-    runs = []
+def soak(envs: tuple[Env, ...], reps: int, client: DockerClient | None) -> dict[Env, list[Run]]:
+    """``reps`` runs of each of ``envs``, alternating (after one untimed warm-up run each)."""
+    for env in envs:
+        log(f"runs: warm-up run of {env} (untimed: venv and image ready)")
+        warm = run_gate(env, f"{env}-warmup", client)
+        if not warm.passed:
+            log(f"runs: WARNING: the warm-up run of {env} failed: {warm.problem}")
+    log(f"runs: {reps} consecutive runs of {' and '.join(envs)}")
+    runs: dict[Env, list[Run]] = {env: [] for env in envs}
     for index in range(reps):
-        run = run_gate(env, f"{env}-{index:02d}", client)
-        runs.append(run)
-        state = "ok" if run.passed and not run.leftovers else f"PROBLEM {run.problem}"
-        log(f"runs: {env} #{index + 1}: {run.wall:.2f} s, {state} {', '.join(run.leftovers)}")
+        for env in envs:
+            run = run_gate(env, f"{env}-{index:02d}", client)
+            runs[env].append(run)
+            state = "ok" if run.passed and not run.leftovers else f"PROBLEM {run.problem}"
+            log(f"runs: {env} #{index + 1}: {run.wall:.2f} s, {state} {', '.join(run.leftovers)}")
     return runs
 
 
 def verdict_metrics(env: Env, runs: list[Run]) -> list[Metric]:
     good = [r for r in runs if r.passed] or runs
     prefix = f"time_to_verdict.{env}"
+    composes = sorted({r.compose for r in good if r.compose})
     source = f"{len(good)} passing run(s) of the soak; phases from the gate's JSON report"
+    if composes:
+        source += "; compose: " + ", ".join(composes)
     metrics = [
         Metric(f"{prefix}.total", "s", Sample.of(r.wall for r in good), note=source, digits=2),
         Metric(
@@ -184,7 +200,7 @@ def verdict_metrics(env: Env, runs: list[Run]) -> list[Metric]:
                 Metric(f"{prefix}.phase.tests", "s", Sample.of(r.tests for r in good), digits=2)
             )
             continue
-        goal = at_most(3, "s") if phase == "teardown" and env == "docker" else None
+        goal = at_most(3, "s") if phase == "teardown" and env in DOCKER else None
         metrics.append(
             Metric(
                 f"{prefix}.phase.{phase.replace('-', '_')}",
@@ -232,14 +248,23 @@ def soak_metrics(env: Env, runs: list[Run]) -> list[Metric]:
     ]
 
 
-def measure(quick: bool, docker_usable: str | None, client: DockerClient | None) -> list[Metric]:
-    counts: dict[Env, int] = {"local": 5, "docker": 3} if quick else {"local": 50, "docker": 10}
+def measure(
+    quick: bool, docker_usable: str | None, client: DockerClient | None, composes: dict[str, str]
+) -> list[Metric]:
+    """``composes``: compose family -> why it cannot be measured here (absent: it can)."""
+    local_reps, docker_reps = (5, 3) if quick else (50, 10)
     metrics: list[Metric] = []
-    for env, reps in counts.items():
-        if env == "docker" and docker_usable is not None:
-            names = ("time_to_verdict.docker.total", "soak.docker.failures")
-            metrics += [not_run(name, "s", docker_usable) for name in names]
+    runs = soak(("local",), local_reps, client)["local"]
+    metrics += verdict_metrics("local", runs) + soak_metrics("local", runs)
+    ready: list[Env] = []
+    for env in DOCKER:
+        why = docker_usable or composes.get(COMPOSE[env])
+        if why is None:
+            ready.append(env)
             continue
-        runs = soak(env, reps, client)
-        metrics += verdict_metrics(env, runs) + soak_metrics(env, runs)
+        names = (f"time_to_verdict.{env}.total", f"soak.{env}.failures")
+        metrics += [not_run(name, "s", why) for name in names]
+    if ready:
+        for env, found in soak(tuple(ready), docker_reps, client).items():
+            metrics += verdict_metrics(env, found) + soak_metrics(env, found)
     return metrics

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 # invoke puts this folder itself at the front of sys.path before importing the package; then
-# `import docker` inside tasks/ would find tasks/docker.py instead of the docker SDK. Our modules
+# `import docker` inside tasks/ would find tasks/docker/ instead of the docker SDK. Our modules
 # import each other as `tasks.x`, so the folder is not needed there.
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]

@@ -21,15 +21,20 @@ from tasks.choose import Requested
 from tasks.errors import GateError
 from tasks.outputs import check_outputs
 from tasks.settings import EnvName, Settings, load_settings
+from tasks.signals import terminate_as_interrupt
 
 
 def _step(fn: Callable[..., None]) -> Task[Any]:
-    """A task whose GateError ends the command with its message instead of a traceback."""
+    """A task whose GateError ends the command with its message instead of a traceback.
+
+    SIGTERM and SIGHUP unwind it like Ctrl-C, so what it started is stopped on those too.
+    """
 
     @wraps(fn)
     def run(c: Context, *args: Any, **kwargs: Any) -> None:
         try:
-            fn(c, *args, **kwargs)
+            with terminate_as_interrupt():
+                fn(c, *args, **kwargs)
         except GateError as exc:
             raise Exit(str(exc), code=1) from None
 

@@ -102,6 +102,9 @@ KEYS: dict[str, Key] = {
     "MC_LOCAL_READY_TIMEOUT": Key("local", _number(0.1, 600), "15", "seconds to wait for READY"),
     # docker
     "MC_DOCKER_COMPOSE_FILE": Key("docker", _path, "compose.yaml", "the stack to start"),
+    "MC_DOCKER_COMPOSE": Key(
+        "docker", _choice("auto", "v1", "v2"), "auto", "which compose runs it"
+    ),
     "MC_DOCKER_SERVICE": Key("docker", _text, "refservice", "the service that is the backend"),
     "MC_DOCKER_PORT": Key("docker", _count(1, 65535), "8000", "the service's container port"),
     "MC_DOCKER_DAEMON_TIMEOUT": Key("docker", _number(0.05, 60), "1", "daemon probe bound"),
@@ -180,6 +183,7 @@ class Settings:
     local_host: str
     local_ready_timeout: float
     docker_compose_file: Path
+    docker_compose: Literal["auto", "v1", "v2"]
     docker_service: str
     docker_port: int
     docker_daemon_timeout: float

@@ -4,12 +4,15 @@
       ├── prepare_wheels       the service's dependencies (pyproject's `service` group) as wheels
       │                        in .cache/docker/wheels, downloaded once with pip (--only-binary,
       │                        for CPython 3.11-3.13 on manylinux); the build uses only them
-      ├── resolve_base_image   MC_DOCKER_BASE_IMAGE if present; else the local Debian base if it
-      │                        was made before; else a pull (bounded); else build_debian_base
-      │     └── build_debian_base   mmdebstrap (Debian's packages) -> tarball -> docker import,
-      │                             tagged mission-critical-gate/base:bookworm and kept for reuse
-      └── the Dockerfile, built through the engine API (the classic builder: no buildx needed),
-          tagged mission-critical-gate/refservice:local
+      ├── resolve_base_image   the image to build on (tasks.docker.base: present, pulled, or
+      │                        made from Debian's packages)
+      └── the Dockerfile, built through the engine API (the classic builder: no buildx needed)
+
+The image is this checkout's own: labelled with the checkout (host and path), tagged with a name
+derived from it (``mission-critical-gate/refservice:checkout-<hash>``), and known by the id the
+build itself reported. The stack is started from that id, never from a tag: tags are shared by
+every checkout on the engine, and another checkout's build may move one at any moment. A rebuild
+removes this checkout's older images (those still in use stay), never another checkout's.
 
 One build at a time per checkout (a file lock), so two runs started together share the work.
 Every step logs as it goes; the first build (base + wheels) takes about a minute here.
@@ -20,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import importlib.util
-import os
 import platform
+import re
 import shutil
+import socket
 import sys
 import time
 import tomllib
@@ -32,42 +37,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.docker_engine import Log, run_command
+from tasks.docker.base import (
+    CACHE_DIR,
+    DEBOOTSTRAP_TIMEOUT,
+    PROGRESS_EVERY,
+    image_id,
+    make_client,
+    resolve_base_image,
+)
+from tasks.docker.command import Log, run_command
 from tasks.errors import BringUpError
 
 if TYPE_CHECKING:
     from docker import DockerClient
 
-SERVICE_IMAGE = "mission-critical-gate/refservice:local"
-DEBIAN_BASE = "mission-critical-gate/base:bookworm"
-DEBIAN_SUITE = "bookworm"  # its python3 is 3.11, like the default python:3.11-slim
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+SERVICE_REPOSITORY = "mission-critical-gate/refservice"
+LABEL_CHECKOUT = "mission-critical-gate.checkout"  # host:path of the checkout that built it
 WHEEL_PYTHONS = ("3.11", "3.12", "3.13")  # any of these bases installs from the same cache
-CACHE_DIR = Path(".cache/docker")  # under the checkout; git-ignored; the build context sees wheels/
-
-PULL_PROBE_TIMEOUT = 10.0  # seconds to learn whether a registry answers at all
-PULL_CHECK_TIMEOUT = 3.0  # the same, when auto only asks whether Docker could work
-PULL_TIMEOUT = 600.0
-DEBOOTSTRAP_TIMEOUT = 900.0
 WHEELS_TIMEOUT = 300.0
 BUILD_TIMEOUT = 900.0
 LOCK_TIMEOUT = BUILD_TIMEOUT + DEBOOTSTRAP_TIMEOUT  # another run may be making the base
-PROGRESS_EVERY = 5.0  # seconds between progress lines of a quiet long step
 QUIET_BUILD = 1.0  # seconds: a build done sooner (all cached) logs none of its steps
-
-MMDEBSTRAP_HINT = (
-    "Install mmdebstrap (`bash .ci/install-docker-build-deps.sh`, or `sudo apt-get install "
-    "mmdebstrap`), or load a base image with `docker load` and name it in MC_DOCKER_BASE_IMAGE"
-)
 
 
 @dataclass(frozen=True)
 class BuiltImage:
-    tag: str
-    image_id: str
+    tag: str  # this checkout's tag, for people; the stack is started from image_id
+    image_id: str  # sha256:..., as the build reported it
     base: str
     seconds: float
+
+    def describe(self) -> str:
+        short = self.image_id.removeprefix("sha256:")[:12]
+        return f"{short} ({self.tag}) on {self.base}, built in {self.seconds:.1f}s"
 
 
 def _fail(problem: str, detail: str = "") -> BringUpError:
@@ -154,7 +156,7 @@ def prepare_wheels(root: Path, log: Log) -> Path:
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
     stamp = (
         f"# wheels for CPython {', '.join(WHEEL_PYTHONS)} on manylinux {arch}; "
-        "made by tasks/docker_image.py\n" + "".join(f"{r}\n" for r in requirements)
+        "made by tasks/docker/image.py\n" + "".join(f"{r}\n" for r in requirements)
     )
     marker = wheels / "requirements.txt"
     cached = marker.is_file() and marker.read_text(encoding="utf-8") == stamp
@@ -196,150 +198,6 @@ def prepare_wheels(root: Path, log: Log) -> Path:
     return wheels
 
 
-# ---- the base image ---------------------------------------------------------------------------
-
-
-def image_id(client: DockerClient, name: str) -> str | None:
-    """The id of the local image ``name``, or None when there is none."""
-    from docker.errors import ImageNotFound  # noqa: PLC0415
-
-    try:
-        return str(client.images.get(name).id)
-    except ImageNotFound:
-        return None
-
-
-def image_exists(client: DockerClient, name: str) -> bool:
-    return image_id(client, name) is not None
-
-
-def _make_client(client: DockerClient, timeout: float) -> DockerClient:
-    import docker  # noqa: PLC0415
-
-    return docker.from_env(timeout=timeout, version=client.api.api_version)  # type: ignore[arg-type]
-
-
-def try_pull(client: DockerClient, name: str, log: Log) -> bool:
-    """Pull ``name`` when a registry answers within PULL_PROBE_TIMEOUT; False when none does."""
-    from docker.utils import parse_repository_tag  # noqa: PLC0415
-
-    probe = _make_client(client, PULL_PROBE_TIMEOUT)
-    try:
-        probe.images.get_registry_data(name)
-    except Exception as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        log(f"docker: {name} cannot be pulled here ({first[:160]})")
-        return False
-    finally:
-        probe.close()
-    repository, tag = parse_repository_tag(name)
-    log(f"docker: pulling {name}")
-    puller = _make_client(client, PULL_TIMEOUT)
-    start = time.monotonic()
-    next_note = start + PROGRESS_EVERY
-    try:
-        for event in puller.api.pull(repository, tag or "latest", stream=True, decode=True):
-            if "error" in event:
-                log(f"docker: pull of {name} failed: {event['error']}")
-                return False
-            now = time.monotonic()
-            if now - start > PULL_TIMEOUT:
-                log(f"docker: pull of {name} took over {PULL_TIMEOUT:g}s; giving up")
-                return False
-            if now >= next_note:
-                log(f"docker: pulling {name}: {event.get('status', '')} ({now - start:.0f}s)")
-                next_note = now + PROGRESS_EVERY
-    except Exception as exc:
-        log(f"docker: pull of {name} failed: {exc}")
-        return False
-    finally:
-        puller.close()
-    return image_exists(client, name)
-
-
-def build_debian_base(client: DockerClient, root: Path, log: Log) -> str:
-    """mmdebstrap a minimal bookworm with Python into a tarball; import it as DEBIAN_BASE."""
-    mmdebstrap = shutil.which("mmdebstrap")
-    if mmdebstrap is None:
-        raise _fail("no base image to build on and no mmdebstrap to make one", MMDEBSTRAP_HINT)
-    tarball = root / CACHE_DIR / f"base-{os.getpid()}.tar"
-    command = [
-        mmdebstrap,
-        "--variant=minbase",
-        f"--include={','.join(DEBIAN_PACKAGES)}",
-        "--dpkgopt=path-exclude=/usr/share/man/*",
-        "--dpkgopt=path-exclude=/usr/share/locale/*",
-        "--dpkgopt=path-exclude=/usr/share/doc/*",
-        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-        "--format=tar",
-        DEBIAN_SUITE,
-        str(tarball),
-        DEBIAN_MIRROR,
-    ]
-    log(
-        f"docker: building the local base {DEBIAN_BASE} from Debian's packages with mmdebstrap "
-        "(first time only; about 20 s here, longer on a slow mirror)"
-    )
-    try:
-        done = run_command(
-            command, timeout=DEBOOTSTRAP_TIMEOUT, log=lambda line: log(f"  mmdebstrap: {line}")
-        )
-        if done.returncode != 0 or not tarball.is_file():
-            why = "timed out" if done.timed_out else f"exit code {done.returncode}"
-            raise _fail(f"mmdebstrap could not build the base image ({why})", done.tail())
-        log(f"docker: importing {tarball.stat().st_size / 2**20:.0f} MiB as {DEBIAN_BASE}")
-        repository, tag = DEBIAN_BASE.rsplit(":", 1)
-        importer = _make_client(client, BUILD_TIMEOUT)
-        try:
-            importer.api.import_image_from_file(
-                str(tarball),
-                repository=repository,
-                tag=tag,
-                changes=["ENV LANG=C.UTF-8", 'CMD ["python3"]'],
-            )
-        finally:
-            importer.close()
-    finally:
-        tarball.unlink(missing_ok=True)
-    if not image_exists(client, DEBIAN_BASE):
-        raise _fail(f"docker import did not produce {DEBIAN_BASE}")
-    return DEBIAN_BASE
-
-
-def why_no_base(client: DockerClient, wanted: str) -> str | None:
-    """Why no base image can be had here (None: one can); for auto's observation, so cheap."""
-    if image_exists(client, wanted) or image_exists(client, DEBIAN_BASE):
-        return None
-    if shutil.which("mmdebstrap"):
-        return None
-    probe = _make_client(client, PULL_CHECK_TIMEOUT)
-    try:
-        probe.images.get_registry_data(wanted)
-    except Exception:
-        return (
-            f"no base image: {wanted} is not here and cannot be pulled, and mmdebstrap is not "
-            f"installed to make {DEBIAN_BASE}. {MMDEBSTRAP_HINT}"
-        )
-    finally:
-        probe.close()
-    return None
-
-
-def resolve_base_image(client: DockerClient, wanted: str, root: Path, log: Log) -> str:
-    """The image to build on: ``wanted`` if it can be had, else the local Debian base."""
-    if image_exists(client, wanted):
-        return wanted
-    if image_exists(client, DEBIAN_BASE):
-        log(
-            f"docker: {wanted} is not here; building on {DEBIAN_BASE} (made from Debian's "
-            f"packages; `docker pull {wanted}` to build on it instead)"
-        )
-        return DEBIAN_BASE
-    if try_pull(client, wanted, log):
-        return wanted
-    return build_debian_base(client, root, log)
-
-
 # ---- the service image ------------------------------------------------------------------------
 
 
@@ -348,8 +206,22 @@ def _build_lines(event: dict[str, Any]) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def checkout_key(root: Path) -> str:
+    """Which checkout an image is from: host and path (two clones never share one)."""
+    return f"{socket.gethostname()}:{root.resolve()}"
+
+
+def checkout_tag(root: Path) -> str:
+    digest = hashlib.sha256(checkout_key(root).encode()).hexdigest()[:12]
+    return f"{SERVICE_REPOSITORY}:checkout-{digest}"
+
+
 def _follow_build(events: Iterator[dict[str, Any]], base: str, log: Log) -> str:
-    """Relay the builder's output once the build is slow (a cached one stays quiet); its id."""
+    """Relay the builder's output once the build is slow (a cached one stays quiet); its id.
+
+    The id is the one this build reported (``aux``, else its "Successfully built" line), never
+    a tag's lookup afterwards: another checkout's build may have moved the tag meanwhile.
+    """
     start = time.monotonic()
     found = ""
     recent: list[str] = []
@@ -360,7 +232,11 @@ def _follow_build(events: Iterator[dict[str, Any]], base: str, log: Log) -> str:
             raise _fail(f"the image build failed on {base}", detail)
         if aux := event.get("aux"):
             found = str(aux.get("ID", found))
-        recent += _build_lines(event)
+        lines = _build_lines(event)
+        for line in lines:
+            if not found and (built := re.fullmatch(r"Successfully built ([0-9a-f]{12,64})", line)):
+                found = built[1]
+        recent += lines
         if time.monotonic() - start > QUIET_BUILD:
             for line in recent[shown:]:
                 log(f"  build: {line}")
@@ -373,42 +249,46 @@ def _follow_build(events: Iterator[dict[str, Any]], base: str, log: Log) -> str:
 def build_service_image(client: DockerClient, root: Path, base_image: str, log: Log) -> BuiltImage:
     """Wheels, base and the Dockerfile, in that order, under the build lock."""
     start = time.monotonic()
+    tag, key = checkout_tag(root), checkout_key(root)
     with hold_build_lock(root / CACHE_DIR, log):
         prepare_wheels(root, log)
         base = resolve_base_image(client, base_image, root, log)
-        old_id = image_id(client, SERVICE_IMAGE)
-        log(f"docker: building {SERVICE_IMAGE} on {base}")
-        builder = _make_client(client, BUILD_TIMEOUT)
+        log(f"docker: building {tag} on {base}")
+        builder = make_client(client, BUILD_TIMEOUT)
         try:
             events = builder.api.build(
                 path=str(root),
                 dockerfile="Dockerfile",
-                tag=SERVICE_IMAGE,
+                tag=tag,
                 buildargs={"BASE_IMAGE": base},
+                labels={LABEL_CHECKOUT: key},
                 rm=True,
                 forcerm=True,
                 pull=False,
                 decode=True,
             )
-            new_id = _follow_build(events, base, log)
+            reported = _follow_build(events, base, log)
         except BringUpError:
             raise
         except Exception as exc:
             raise _fail(f"the image build failed on {base}: {exc}") from None
         finally:
             builder.close()
-        new_id = image_id(client, SERVICE_IMAGE) or new_id
-        if old_id and old_id != new_id:
-            _forget_image(client, old_id)
+        new_id = image_id(client, reported) if reported else None  # the full id of a short one
+        if new_id is None:
+            raise _fail(f"the image build on {base} reported no image id ({reported!r})")
+        _forget_older(client, key, keep=new_id)
     seconds = time.monotonic() - start
     short = new_id.removeprefix("sha256:")[:12]
-    log(f"docker: image {SERVICE_IMAGE} ({short}) ready in {seconds:.1f}s")
-    return BuiltImage(SERVICE_IMAGE, new_id, base, seconds)
+    log(f"docker: image {short} ({tag}) ready in {seconds:.1f}s")
+    return BuiltImage(tag, new_id, base, seconds)
 
 
-def _forget_image(client: DockerClient, image_id: str) -> None:
-    """Remove the image a rebuild replaced (untagged now); still in use is fine: it stays."""
+def _forget_older(client: DockerClient, key: str, *, keep: str) -> None:
+    """Remove this checkout's earlier builds; one still in use (a live stack's) stays."""
     from docker.errors import APIError  # noqa: PLC0415
 
-    with contextlib.suppress(APIError):
-        client.api.remove_image(image_id, noprune=False)
+    for item in client.api.images(filters={"label": f"{LABEL_CHECKOUT}={key}"}):
+        if item["Id"] != keep:
+            with contextlib.suppress(APIError):
+                client.api.remove_image(item["Id"], noprune=False)

@@ -1,6 +1,6 @@
 """This gate's stacks as the engine shows them: found by label, judged stale, removed.
 
-Every stack's containers and network carry ``mission-critical-gate.*`` labels (set in
+Every stack's containers (and networks, if any) carry ``mission-critical-gate.*`` labels (set in
 compose.yaml from the harness's variables): the start time, and the pid and host of the run
 that owns it. The sweep and the teardown's last resort work from these alone, through the
 engine API, so they need neither compose nor the compose file the stack was made from.

@@ -1,0 +1,141 @@
+"""Benchmark 6: the suite's wall time at an agent's latency, all checks at once vs one by one.
+
+For each backend (the reference one at its default delay, at ``--delay 0.5`` and ``1.5``, and
+with ``--fault never_answer``), alternately in each rep:
+
+* the suite as it runs: ``pytest tests/mission_critical`` with every check at once;
+* the anchor: the same suite with ``MC_CONCURRENCY=1`` (the checks one after another, as before).
+
+Wall time is the pytest process's, spawn to exit (interpreter and collection included: what a
+person waits for). One run's own latency at that delay comes from the same rep's data file (the
+p50 time from a request to its ``agent_completed``), so the goal of the issue, wall <= 2 x one
+run's latency + 1 s, is checked against the latency measured beside it. The bounds are the
+defaults (MC_TIMEOUT 10 s, MC_RUN_TIMEOUT 120 s): a backend that never answers must be judged
+within MC_RUN_TIMEOUT + 3 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+from bench.figures import Goal, Metric, Sample, at_most
+from bench.procs import ROOT, TMP, log, run_backend, run_child
+
+Case = Literal["default", "delay_0_5", "delay_1_5", "never_answer"]
+BACKEND_ARGS: dict[Case, tuple[str, ...]] = {
+    "default": (),
+    "delay_0_5": ("--delay", "0.5"),
+    "delay_1_5": ("--delay", "1.5"),
+    "never_answer": ("--fault", "never_answer"),
+}
+RUN_TIMEOUT = 120.0  # the default MC_RUN_TIMEOUT
+CHILD_TIMEOUT = 2 * RUN_TIMEOUT + 60
+SEQUENTIAL = "the same suite with MC_CONCURRENCY=1 (checks one after another), same backend"
+
+
+@dataclass(frozen=True)
+class Rep:
+    wall: float
+    passed: bool
+    run_latency: float | None  # seconds: p50 from request to agent_completed
+
+
+def run_suite(url: str, http: str, secret: str, *, sequential: bool, label: str) -> Rep:
+    data = TMP / f"concurrency-{label}.json"
+    data.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
+    env.update(
+        {
+            "MC_WS_URL": url,
+            "MC_HTTP_URL": http,
+            "MC_JWT_SECRET": secret,
+            "MC_ENV": "bench",
+            "MC_ENV_REASON": "concurrency benchmark",
+            "MC_REPORT_DATA": str(data),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    if sequential:
+        env["MC_CONCURRENCY"] = "1"
+    argv = [sys.executable, "-m", "pytest", "tests/mission_critical", "-p", "no:cacheprovider"]
+    child = run_child([*argv, "-q"], timeout=CHILD_TIMEOUT, env=env)
+    latency = None
+    if data.is_file():
+        summary = json.loads(data.read_text(encoding="utf-8"))["latency"]["summary"]
+        p50 = summary["agent_completed"]["p50"]
+        latency = None if p50 is None else p50 / 1000
+    return Rep(child.seconds, child.returncode == 0, latency)
+
+
+def measure_case(case: Case, reps: int, secret: str) -> tuple[list[Rep], list[Rep]]:
+    python = sys.executable
+    stderr = TMP / f"concurrency-{case}.log"
+    concurrent: list[Rep] = []
+    sequential: list[Rep] = []
+    with run_backend(
+        python, secret, delay=0.02, stderr=stderr, extra=BACKEND_ARGS[case]
+    ) as backend:
+        for index in range(reps):
+            for is_sequential, sink in ((False, concurrent), (True, sequential)):
+                rep = run_suite(
+                    backend.ws_url,
+                    backend.http_url,
+                    secret,
+                    sequential=is_sequential,
+                    label=f"{case}-{index}-{'seq' if is_sequential else 'all'}",
+                )
+                sink.append(rep)
+                mode = "one by one" if is_sequential else "all at once"
+                log(f"concurrency: {case} {mode} #{index + 1}: {rep.wall:.2f} s")
+    return concurrent, sequential
+
+
+def latency_goal(latency: float) -> Goal:
+    bound = 2 * latency + 1
+    return Goal(
+        f"<= 2 x one run ({latency:.2f} s) + 1 s = {bound:.2f} s",
+        lambda value, _ratio: value <= bound,
+    )
+
+
+def ratio_goal(share: float) -> Goal:
+    """value / anchor <= share (a wall time: a fraction of the anchor's)."""
+    return Goal(
+        f"<= {share:g}x the anchor",
+        lambda _value, ratio: ratio is not None and ratio <= share,
+    )
+
+
+def case_metric(case: Case, concurrent: list[Rep], sequential: list[Rep]) -> Metric:
+    walls = Sample.of(r.wall for r in concurrent)
+    anchor = Sample.of(r.wall for r in sequential)
+    verdicts = "every rep" if all(r.passed for r in concurrent) else "NOT every rep"
+    if case == "never_answer":
+        note = f"fails ({verdicts} exit 1, as it must); MC_TIMEOUT 10 s, MC_RUN_TIMEOUT 120 s"
+        goal = at_most(RUN_TIMEOUT + 3, "s")
+        verdicts_ok = not any(r.passed for r in concurrent)
+        note = note if verdicts_ok else "a rep PASSED against a backend that never answers"
+        return Metric(f"concurrency.{case}.wall", "s", walls, SEQUENTIAL, anchor, goal, note, 2)
+    latencies = [r.run_latency for r in concurrent if r.run_latency is not None]
+    latency = Sample.of(latencies).median if latencies else float("nan")
+    note = f"passes in {verdicts}; one run's own latency {latency:.2f} s (p50, same reps)"
+    if latencies:
+        note += f"; wall / one run = {walls.median / latency:.1f}"
+    goal = ratio_goal(0.5) if case == "default" else latency_goal(latency)
+    return Metric(f"concurrency.{case}.wall", "s", walls, SEQUENTIAL, anchor, goal, note, 2)
+
+
+def measure(quick: bool) -> list[Metric]:
+    secret = secrets.token_urlsafe(32)
+    reps = 1 if quick else 3
+    metrics = []
+    for case in BACKEND_ARGS:
+        count = 1 if case in {"never_answer", "delay_1_5"} else reps
+        concurrent, sequential = measure_case(case, count, secret)
+        metrics.append(case_metric(case, concurrent, sequential))
+    return metrics
