@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tasks.errors import NoEnvironmentError, RequiredEnvironmentError
+from tasks.quoting import redact_url
 from tasks.settings import EnvName, Settings
 
 Requested = Literal["auto", "docker", "staging", "local"]
@@ -42,9 +43,8 @@ def observe_staging(settings: Settings) -> Observation:
         return Observation("staging", usable=False, reason="STAGING_WEBSOCKET_URL is not set")
     if not settings.use_staging_fallback:
         return Observation("staging", usable=False, reason="USE_STAGING_FALLBACK is not true")
-    return Observation(
-        "staging", usable=True, reason=f"fallback configured: {settings.staging_websocket_url}"
-    )
+    url = redact_url(settings.staging_websocket_url)
+    return Observation("staging", usable=True, reason=f"fallback configured: {url}")
 
 
 def _legacy_staging(settings: Settings) -> str | None:
@@ -53,6 +53,13 @@ def _legacy_staging(settings: Settings) -> str | None:
     if settings.test_mode in {"staging", "staging_fallback"}:
         return f"TEST_MODE={settings.test_mode}"
     return None
+
+
+def candidates(requested: Requested, settings: Settings) -> tuple[EnvName, ...]:
+    """Every environment this run may judge (what its bring-up may need is checked up front)."""
+    if requested != "auto":
+        return (requested,)
+    return ("staging",) if _legacy_staging(settings) else settings.env_order
 
 
 def choose_environment(

@@ -2,6 +2,8 @@
 
     GateError                    anything the gate reports as a one-line verdict, never a traceback
     ├── SettingsError            a profile or variable is wrong: file, line, key, what was wrong
+    ├── OutputError              a file or folder the gate writes cannot be written: which, why
+    ├── ArgumentError            a pytest argument would undo what the gate relies on
     ├── UnavailableError         an environment cannot be used here (no daemon, no compose, ...)
     ├── NoEnvironmentError       auto found no candidate; lists each candidate and why
     ├── RequiredEnvironmentError MC_REQUIRE_ENV names an environment auto did not pick
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tasks.quoting import quote
+
 
 class GateError(Exception):
     """Base class: ``str(exc)`` is the whole user-facing message."""
@@ -25,11 +29,32 @@ class GateError(Exception):
 @dataclass
 class SettingsError(GateError):
     where: str  # "file .env.docker, line 3" or "environment variable MC_USERS"
-    key: str
+    key: str  # "" when a whole file is wrong (not UTF-8, not a regular file, ...)
     problem: str
 
     def __str__(self) -> str:
+        if not self.key:
+            return f"bad settings {self.where}: {self.problem}"
         return f"bad setting {self.key} ({self.where}): {self.problem}"
+
+
+@dataclass
+class OutputError(GateError):
+    what: str  # "the reports (MC_REPORT_DIR)"
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"cannot write {self.what} at {self.path}: {self.problem}"
+
+
+@dataclass
+class ArgumentError(GateError):
+    argument: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"bad pytest argument {quote(self.argument)}: {self.problem}"
 
 
 @dataclass

@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tasks import choose, report, report_html, suite_data
-from tasks.errors import BringUpError, GateError, ProbeError, VerdictError
+from tasks.errors import (
+    ArgumentError,
+    BringUpError,
+    GateError,
+    OutputError,
+    ProbeError,
+    VerdictError,
+)
+from tasks.outputs import REPORTS, check_outputs, writing
+from tasks.quoting import quote
 from tasks.settings import KEYS, EnvName, Settings, load_settings
 from tasks.signals import terminate_as_interrupt
 from tasks.target import Target, redact_url
@@ -26,6 +35,7 @@ Log = Callable[[str], None]
 SUITE = "tests/mission_critical"
 SUITE_PACKAGE = "tests.mission_critical"  # the suite's testcases in the JUnit report
 SUITE_STOP_GRACE = 5.0
+OWN_REPORT = "the gate writes the suite's JUnit report itself, to MC_REPORT_DIR; drop it"
 
 
 def observe(env: EnvName, settings: Settings) -> choose.Observation:
@@ -80,12 +90,15 @@ def judge(
     environ: dict[str, str] | None = None,
 ) -> report.Summary:
     summary = report.Summary(requested=requested, pytest_args=list(posargs))
-    if os.environ.get("PYTEST_ADDOPTS", "").strip():  # the suite's child inherits it
-        summary.pytest_args.insert(0, f"PYTEST_ADDOPTS={os.environ['PYTEST_ADDOPTS'].strip()!r}")
+    addopts = os.environ.get("PYTEST_ADDOPTS", "").strip()  # the suite's child inherits it
+    if addopts:
+        summary.pytest_args.insert(0, f"PYTEST_ADDOPTS={quote(addopts)}")
     clock = _Clock(summary.phases)
     with terminate_as_interrupt():
         with clock.phase("settings"):
             settings = load_settings(root, environ)
+            check_pytest_args([*addopts.split(), *posargs])
+            check_outputs(settings, choose.candidates(requested, settings))
         with clock.phase("choice"):
             decision = choose.choose_environment(
                 requested, settings, lambda env: observe(env, settings)
@@ -129,7 +142,8 @@ def _run_once(
     log: Log,
     posargs: Sequence[str],
 ) -> None:
-    settings.report_dir.mkdir(parents=True, exist_ok=True)
+    with writing(REPORTS, settings.report_dir):
+        settings.report_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base = settings.report_dir / f"mission_critical-{env}-{stamp}-{os.getpid()}"
     junit, json_path, html = (base.with_suffix(s) for s in (".xml", ".json", ".html"))
@@ -145,9 +159,7 @@ def _run_once(
             summary.ws_url = redact_url(target.ws_url)
             summary.http_url = redact_url(target.http_url)
             summary.details = dict(target.details)
-            secrets += [t.reveal() for t in target.tokens]
-            if target.jwt_secret:
-                secrets.append(target.jwt_secret.reveal())
+            secrets += target.secrets()
             with clock.phase("suite"):
                 code = run_suite(python, target, settings, junit, posargs, log, _scrubber(secrets))
             started = time.perf_counter()  # teardown runs as the block exits
@@ -160,12 +172,12 @@ def _run_once(
         summary.verdict, summary.problem = "FAILED", str(exc).splitlines()[0]
         raise
     finally:
+        unwritten = None
         if summary.junit_path:
             scrub = _scrubber(secrets)
             if data is None:  # bring-up failed, or the run was interrupted
                 data = _take_data(summary, junit, scrub, ran="suite" in summary.phases)
-            report.add_junit_properties(junit, summary.properties())
-            report.write_json(summary, json_path)
+            unwritten = _write_reports(summary, junit, json_path)
             try:
                 report_html.write_page(summary, data, html, scrub)
             except OSError as exc:
@@ -173,6 +185,32 @@ def _run_once(
                 log(f"note: the HTML report was not written ({html}: {exc.strerror})")
         if summary.verdict != "not judged":
             log(summary.as_text())
+        if unwritten and sys.exc_info()[1] is not None:  # the error in flight is the verdict
+            log(f"WARNING: {unwritten}")
+    if unwritten:
+        raise unwritten
+
+
+def _write_reports(summary: report.Summary, junit: Path, json_path: Path) -> OutputError | None:
+    try:
+        with writing(REPORTS, json_path.parent):
+            report.add_junit_properties(junit, summary.properties())
+            report.write_json(summary, json_path)
+    except OutputError as exc:
+        return exc
+    return None
+
+
+def check_pytest_args(args: Sequence[str]) -> None:
+    """Refuse the pytest arguments that would quietly take the gate's own report away."""
+    for index, arg in enumerate(args):
+        if arg.split("=", 1)[0] in {"--junitxml", "--junit-xml"}:
+            raise ArgumentError(arg, OWN_REPORT)
+        plugin = arg[2:] if arg.startswith("-p") and len(arg) > 2 else ""
+        if arg == "-p" and index + 1 < len(args):
+            plugin = args[index + 1]
+        if plugin.strip() == "no:junitxml":
+            raise ArgumentError(f"-p {plugin}", OWN_REPORT)
 
 
 def suite_data_file(junit: Path) -> Path:

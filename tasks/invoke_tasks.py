@@ -19,7 +19,8 @@ from invoke.tasks import Task, task
 from tasks import gate
 from tasks.choose import Requested
 from tasks.errors import GateError
-from tasks.settings import Settings, load_settings
+from tasks.outputs import check_outputs
+from tasks.settings import EnvName, Settings, load_settings
 from tasks.signals import terminate_as_interrupt
 
 
@@ -40,8 +41,11 @@ def _step(fn: Callable[..., None]) -> Task[Any]:
     return cast("Task[Any]", task(run))
 
 
-def _settings() -> Settings:
-    return load_settings()
+def _settings(*writes_for: EnvName) -> Settings:
+    """The settings, and the folders a step for ``writes_for`` writes checked before it starts."""
+    settings = load_settings()
+    check_outputs(settings, writes_for)
+    return settings
 
 
 # ---- local ------------------------------------------------------------------------------------
@@ -54,7 +58,7 @@ def serve(c: Context, fault: str = "") -> None:
 
     reason = "inv local.serve"
     with local.serve_local(
-        _settings(), python=sys.executable, log=print, reason=reason, fault=fault or None
+        _settings("local"), python=sys.executable, log=print, reason=reason, fault=fault or None
     ) as target:
         print(f"WebSocket: {target.ws_url}\nHealth:    {target.http_url}/health")
         print("The JWT secret is MC_JWT_SECRET from .env (a random one if unset; never printed).")
@@ -73,7 +77,7 @@ def build(c: Context) -> None:
     """Build the service image (and, without a registry, its local base image)."""
     from tasks import docker  # noqa: PLC0415
 
-    docker.build(_settings(), log=print)
+    docker.build(_settings("docker"), log=print)
 
 
 @_step
@@ -81,7 +85,7 @@ def up(c: Context) -> None:
     """Start a stack and leave it running; prints its URLs."""
     from tasks import docker  # noqa: PLC0415
 
-    target = docker.up(_settings(), log=print)
+    target = docker.up(_settings("docker"), log=print)
     print(f"WebSocket: {target.ws_url}\nHealth:    {target.http_url}/health")
 
 

@@ -13,13 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.addresses import host_port
 from tasks.errors import BringUpError
+from tasks.outputs import writing
 from tasks.settings import Secret, Settings
 from tasks.signals import shielded
 from tasks.target import Target
 
 Log = Callable[[str], None]
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
+SERVICE_LOG = "the reference backend's log (MC_REPORT_DIR)"
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,16 @@ def start_service(
     port: int = 0,
 ) -> Service:
     """Start ``python -m refservice`` and return once it has said READY (bounded)."""
-    settings.report_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.report_dir / f"local-service-{os.getpid()}.log"
+    with writing(SERVICE_LOG, log_path):
+        settings.report_dir.mkdir(parents=True, exist_ok=True)
+        stderr = log_path.open("wb")
     command = [python, "-m", "refservice", "--host", settings.local_host, "--port", str(port)]
     command += ["--shape", settings.event_shape]
     if fault:
         command += ["--fault", fault]
     env = {**os.environ, "REFSERVICE_JWT_SECRET": secret.reveal(), "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as stderr:
+    with stderr:
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -132,7 +137,7 @@ def serve_local(
     log(f"starting the reference backend ({settings.event_shape} events)")
     service = start_service(settings, python=python, secret=secret, fault=fault)
     try:
-        base = f"{service.host}:{service.port}"
+        base = host_port(service.host, service.port)
         log(f"reference backend ready on {base} (pid {service.process.pid})")
         yield Target(
             env="local",

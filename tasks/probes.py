@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from tasks.addresses import is_loopback
 from tasks.errors import ProbeError
-from tasks.settings import is_loopback
 from tasks.target import redact_url
 
 if TYPE_CHECKING:

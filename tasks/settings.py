@@ -4,148 +4,69 @@ Layers, lowest first (a later layer wins):
 
 1. built-in defaults (below);
 2. the committed profiles ``.env.local``, ``.env.docker``, ``.env.staging``: each may hold only
-   its own environment's keys, so they never contradict each other and all are read every run;
+   its own environment's keys and no secret, so they never contradict each other and all are
+   read every run;
 3. ``.env``: personal, git-ignored, may hold any key (this is where secrets go);
 4. the process environment: any key.
 
-Values are taken literally (no ``${VAR}`` interpolation). A malformed line, an unknown key in a
-profile, or a value that does not parse stops the run naming the file, line and key.
+Values are taken literally (no ``${VAR}`` interpolation). The rules (docs/settings.md states
+them once): a file the harness reads is a readable, regular UTF-8 text file or the run stops
+naming it; a malformed line, an unknown key, a key in the wrong profile, a secret in a committed
+profile, or a value that does not parse stops the run naming the file, line and key; a message
+quotes values through ``tasks.quoting`` and never a secret; the suite's variables are either
+harness keys of the same name (validated here, forwarded by ``Target.to_env``) or set by the
+gate itself, and then refused as settings, naming the key to use (``SET_BY_THE_GATE``). The
+parsers are in ``tasks.values``; reading the files that keys name, and the rules between keys,
+in ``tasks.settings_rules``.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
-from urllib.parse import urlsplit
+from typing import Literal
 
+from contract.files import FileError
+from tasks import settings_rules
+from tasks.addresses import is_loopback
 from tasks.errors import SettingsError
+from tasks.settings_rules import check_together, read_file
+from tasks.values import ENV_NAMES, BadValueError, EnvName, Secret, env_list, render
+from tasks.values import boolean as _bool
+from tasks.values import choice as _choice
+from tasks.values import count as _count
+from tasks.values import count_or_all as _count_or_all
+from tasks.values import expired_token as _expired_token
+from tasks.values import host as _host
+from tasks.values import number as _number
+from tasks.values import optional as _optional
+from tasks.values import optional_text as _optional_text
+from tasks.values import path as _path
+from tasks.values import secret as _secret
+from tasks.values import text as _text
+from tasks.values import tokens as _tokens
+from tasks.values import url as _url
+from tasks.values import url_path as _url_path
 
-EnvName = Literal["docker", "staging", "local"]
-ENV_NAMES: tuple[EnvName, ...] = ("docker", "staging", "local")
+__all__ = [
+    "ENV_NAMES",
+    "KEYS",
+    "EnvName",
+    "Secret",
+    "Settings",
+    "is_loopback",
+    "load_settings",
+    "read_ca_bundle",
+]
+
 Group = Literal["common", "docker", "staging", "local"]
-
-
-class Secret:
-    """A string that never shows itself in a repr, a log line or an f-string."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-# ---- value parsers: raise ValueError with a short reason --------------------------------------
-
-
-def _bool(raw: str) -> bool:
-    low = raw.strip().lower()
-    if low in {"1", "true", "yes", "on"}:
-        return True
-    if low in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"expected true or false, got {raw!r}")
-
-
-def _number(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"expected a number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a number from {low:g} to {high:g}, got {raw!r}")
-        return value
-
-    return parse
-
-
-def _count(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}, got {raw!r}")
-        return value
-
-    return parse
-
-
-def _text(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError("must not be empty")
-    return raw.strip()
-
-
-def _optional_text(raw: str) -> str | None:
-    return raw.strip() or None
-
-
-def _secret(raw: str) -> Secret | None:
-    return Secret(raw) if raw else None
-
-
-def _tokens(raw: str) -> tuple[Secret, ...]:
-    return tuple(Secret(t.strip()) for t in raw.split(",") if t.strip())
-
-
-def _env_list(raw: str) -> tuple[EnvName, ...]:
-    names = [n.strip() for n in raw.split(",") if n.strip()]
-    for name in names:
-        if name not in ENV_NAMES:
-            raise ValueError(f"{name!r} is not one of {', '.join(ENV_NAMES)}")
-    if len(set(names)) != len(names):
-        raise ValueError("names an environment twice")
-    return tuple(cast("list[EnvName]", names))
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        if raw.strip() not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}, got {raw!r}")
-        return raw.strip()
-
-    return parse
-
-
-def _url(*schemes: str) -> Callable[[str], str | None]:
-    def parse(raw: str) -> str | None:
-        raw = raw.strip()
-        if not raw:
-            return None
-        try:
-            parts = urlsplit(raw)
-            _ = parts.port  # raises on a bad port
-        except ValueError as exc:
-            raise ValueError(f"{raw!r} is not a URL ({exc})") from None
-        if parts.scheme not in schemes or not parts.hostname:
-            raise ValueError(f"{raw!r} is not a {' or '.join(s + '://' for s in schemes)} URL")
-        return raw
-
-    return parse
-
-
-def _path(raw: str) -> Path:
-    return Path(_text(raw))
+MIB = 2**20
+# The parsers keep their short names here, so that the table below reads as one line per key.
+_env_order = env_list(may_be_empty=False)
+_env_list = env_list(may_be_empty=True)
 
 
 @dataclass(frozen=True)
@@ -154,23 +75,30 @@ class Key:
     parse: Callable[[str], object]
     default: str
     doc: str
+    secret: bool = False  # never shown, never in a committed profile, scrubbed from all output
+    suite: bool = False  # the suite reads a variable of this name; Target.to_env forwards it
 
 
 KEYS: dict[str, Key] = {
     # common: .env or the process environment
-    "MC_ENV_ORDER": Key("common", _env_list, "docker,staging,local", "auto's order"),
+    "MC_ENV_ORDER": Key("common", _env_order, "docker,staging,local", "auto's order"),
     "MC_REQUIRE_ENV": Key("common", _env_list, "", "fail unless auto picks one of these"),
     "MC_FALLBACK_ON": Key(
         "common", _choice("unavailable", "any"), "unavailable", "what makes auto fall through"
     ),
-    "MC_USERS": Key("common", _count(1, 1000), "25", "concurrent users in the load check"),
-    "MC_TIMEOUT": Key("common", _number(0.1, 600), "10", "seconds for one wait in the suite"),
-    "MC_ALLOW_SKIPS": Key("common", _bool, "false", "let a skipped test pass the gate"),
+    "MC_USERS": Key("common", _count(1, 1000), "25", "users in the load check", suite=True),
+    "MC_TIMEOUT": Key("common", _number(0.1, 600), "10", "one wait in the suite", suite=True),
+    "MC_RUN_TIMEOUT": Key("common", _number(1, 3600), "120", "one whole run", suite=True),
+    "MC_GRACE": Key("common", _number(0, 600), "1.0", "listening after a run", suite=True),
+    "MC_MAX_FRAME": Key("common", _optional(_count(64, 256 * MIB)), "", "frame limit", suite=True),
+    "MC_CONCURRENCY": Key("common", _count_or_all(1, 1000), "all", "checks at once", suite=True),
+    "MC_HEALTH_PATH": Key("common", _optional(_url_path), "", "health path", suite=True),
+    "MC_ALLOW_SKIPS": Key("common", _bool, "false", "let a skip pass the gate", suite=True),
     "MC_REPORT_DIR": Key("common", _path, "reports", "where JUnit and JSON reports go"),
-    "MC_JWT_SECRET": Key("common", _secret, "", "HS256 secret for local/docker (random if unset)"),
+    "MC_JWT_SECRET": Key("common", _secret, "", "HS256 secret for local/docker", secret=True),
     "MC_EVENT_SHAPE": Key("common", _choice("flat", "data"), "flat", "reference backend's shape"),
     # local
-    "MC_LOCAL_HOST": Key("local", _text, "127.0.0.1", "address the local backend binds"),
+    "MC_LOCAL_HOST": Key("local", _host, "127.0.0.1", "address the local backend binds"),
     "MC_LOCAL_READY_TIMEOUT": Key("local", _number(0.1, 600), "15", "seconds to wait for READY"),
     # docker
     "MC_DOCKER_COMPOSE_FILE": Key("docker", _path, "compose.yaml", "the stack to start"),
@@ -187,8 +115,11 @@ KEYS: dict[str, Key] = {
     # staging
     "STAGING_WEBSOCKET_URL": Key("staging", _url("ws", "wss"), "", "the deployment's /ws URL"),
     "STAGING_BACKEND_URL": Key("staging", _url("http", "https"), "", "health base URL"),
-    "STAGING_JWT_SECRET": Key("staging", _secret, "", "mint per-user tokens"),
-    "STAGING_TOKENS": Key("staging", _tokens, "", "static JWTs, comma-separated"),
+    "STAGING_JWT_SECRET": Key("staging", _secret, "", "mint per-user tokens", secret=True),
+    "STAGING_TOKENS": Key("staging", _tokens("STAGING_TOKENS"), "", "static JWTs", secret=True),
+    "STAGING_EXPIRED_TOKEN": Key(
+        "staging", _expired_token("STAGING_EXPIRED_TOKEN"), "", "an expired JWT", secret=True
+    ),
     "STAGING_CA_BUNDLE": Key("staging", _optional_text, "", "CA file for wss://"),
     "STAGING_ALLOW_INSECURE_WS": Key("staging", _bool, "false", "allow ws:// to a remote host"),
     "STAGING_PROBE_TIMEOUT": Key("staging", _number(0.1, 600), "5", "bound of each probe"),
@@ -199,11 +130,38 @@ KEYS: dict[str, Key] = {
     ),
 }
 
+_CHOSEN = (
+    "the gate names the environment it judges: pick one with "
+    "`nox -s mission_critical-<docker|staging|local>`, or MC_ENV_ORDER for auto"
+)
+# The suite's variables that are not harness keys: the gate sets them itself, so one set for a
+# gate run would be ignored. They are refused instead, naming what to set.
+SET_BY_THE_GATE: dict[str, str] = {
+    "MC_WS_URL": "the gate aims it at the environment it judges; for a deployment of your own "
+    "set STAGING_WEBSOCKET_URL, or run the suite directly (docs/suite.md)",
+    "MC_HTTP_URL": "the gate sets it with MC_WS_URL; for staging set STAGING_BACKEND_URL",
+    "MC_TOKENS": "set STAGING_TOKENS instead (the gate passes them on)",
+    "MC_EXPIRED_TOKEN": "set STAGING_EXPIRED_TOKEN instead (the gate passes it on)",
+    "MC_CA_BUNDLE": "set STAGING_CA_BUNDLE instead (the gate passes it on)",
+    "MC_REPORT_DATA": "the gate has the suite write it next to the JUnit report: set MC_REPORT_DIR",
+    "MC_ENV": _CHOSEN,
+    "MC_ENV_REASON": _CHOSEN,
+}
+SUITE_OWN = "is one of the suite's own variables, which the gate sets: {hint}"
+SECRET_IN_PROFILE = (
+    "is a secret: it belongs in .env (git-ignored) or the process environment, "
+    "never in the committed {name}"
+)
 PROFILE_FILES: tuple[tuple[str, Group], ...] = (
     (".env.local", "local"),
     (".env.docker", "docker"),
     (".env.staging", "staging"),
 )
+
+
+def field_name(key: str) -> str:
+    """The ``Settings`` field of a key: the key without ``MC_``, lower-cased."""
+    return key.removeprefix("MC_").lower()
 
 
 @dataclass(frozen=True)
@@ -213,6 +171,11 @@ class Settings:
     fallback_on: Literal["unavailable", "any"]
     users: int
     timeout: float
+    run_timeout: float
+    grace: float
+    max_frame: int | None  # None: the dialect's
+    concurrency: int | Literal["all"]
+    health_path: str | None  # None: the dialect's
     allow_skips: bool
     report_dir: Path
     jwt_secret: Secret | None
@@ -232,6 +195,7 @@ class Settings:
     staging_backend_url: str | None
     staging_jwt_secret: Secret | None
     staging_tokens: tuple[Secret, ...]
+    staging_expired_token: Secret | None
     staging_ca_bundle: str | None
     staging_allow_insecure_ws: bool
     staging_probe_timeout: float
@@ -243,38 +207,70 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing output."""
-        found = [s.reveal() for s in (self.jwt_secret, self.staging_jwt_secret) if s]
-        return found + [t.reveal() for t in self.staging_tokens]
+        found: list[str] = []
+        for key in (key for key, spec in KEYS.items() if spec.secret):
+            value = getattr(self, field_name(key))
+            held = value if isinstance(value, tuple) else (value,)
+            found += [item.reveal() for item in held if isinstance(item, Secret)]
+        return found
+
+    def suite_env(self) -> dict[str, str]:
+        """The suite's variables that are harness keys of the same name, as the suite reads them
+        (one left empty is not passed: the suite then uses its own default, or its dialect's)."""
+        values = {key: getattr(self, field_name(key)) for key, spec in KEYS.items() if spec.suite}
+        return {key: render(value) for key, value in values.items() if value is not None}
 
 
-def _read_profile(path: Path, group: Group | None) -> dict[str, tuple[str, str]]:
-    """key -> (raw value, where) for one file; group None means any key is allowed."""
-    from dotenv.parser import parse_stream  # noqa: PLC0415 - dotenv only when a file exists
+def _key_shown(name: str) -> str:
+    """A key as a message may name it: the line may hold a secret where a key should be."""
+    return name if name.isidentifier() and len(name) <= 64 else "?"
+
+
+def _unknown(key: str) -> str:
+    if key in SET_BY_THE_GATE:
+        return SUITE_OWN.format(hint=SET_BY_THE_GATE[key])
+    close = difflib.get_close_matches(key.upper(), KEYS, n=1, cutoff=0.75)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown key ({hint}see .env.example for the keys)"
+
+
+def _read_profile(root: Path, name: str, group: Group | None) -> dict[str, tuple[str, str]]:
+    """key -> (raw value, where) for one file; group None (``.env``) means any key may be there."""
+    try:
+        text = read_file(root / name, name)
+    except FileError as exc:
+        raise SettingsError(f"file {name}", "", exc.problem) from None
+    if text is None:
+        return {}
+    import io  # noqa: PLC0415 - only when a file exists
+
+    from dotenv.parser import parse_stream  # noqa: PLC0415
 
     values: dict[str, tuple[str, str]] = {}
-    with path.open(encoding="utf-8") as stream:
-        for binding in parse_stream(stream):
-            text = binding.original.string  # dotenv counts leading blank lines into a binding
-            line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
-            where = f"file {path.name}, line {line}"
-            if binding.error:  # name the key only if it looks like one: the line may be a secret
-                name = text.split("=", 1)[0].strip() if "=" in text else ""
-                name = name if name.isidentifier() and len(name) <= 64 else "?"
-                raise SettingsError(where, name, "line does not parse")
-            if binding.key is None:
-                continue
-            key = binding.key
-            if binding.value is None or not key.isidentifier():  # a bare word may be a secret
-                raise SettingsError(where, key if key in KEYS else "?", "not a KEY=value line")
-            spec = KEYS.get(key)
-            if spec is None:
-                raise SettingsError(where, key, "unknown key (see .env.example for the keys)")
-            if group is not None and spec.group != group:
-                home = ".env" if spec.group == "common" else f".env.{spec.group} or .env"
-                raise SettingsError(where, key, f"belongs in {home}, not {path.name}")
-            if key in values:
-                raise SettingsError(where, key, f"set twice (first at {values[key][1]})")
-            values[key] = (binding.value or "", where)
+    for binding in parse_stream(io.StringIO(text)):
+        original = binding.original.string  # dotenv counts leading blank lines into a binding
+        lead = original[: len(original) - len(original.lstrip())]
+        line = binding.original.line + lead.count("\n")
+        where = f"file {name}, line {line}"
+        if binding.error:  # name the key only if it looks like one: the line may be a secret
+            guess = _key_shown(original.split("=", 1)[0].strip())
+            raise SettingsError(where, guess, "line does not parse")
+        if binding.key is None:
+            continue
+        key = binding.key
+        if binding.value is None or not key.isidentifier():  # a bare word may be a secret
+            raise SettingsError(where, key if key in KEYS else "?", "not a KEY=value line")
+        spec = KEYS.get(key)
+        if spec is None:
+            raise SettingsError(where, _key_shown(key), _unknown(key))
+        if group is not None and spec.secret:
+            raise SettingsError(where, key, SECRET_IN_PROFILE.format(name=name))
+        if group is not None and spec.group != group:
+            home = ".env" if spec.group == "common" else f".env.{spec.group} or .env"
+            raise SettingsError(where, key, f"belongs in {home}, not {name}")
+        if key in values:
+            raise SettingsError(where, key, f"set twice (first at {values[key][1]})")
+        values[key] = (binding.value or "", where)
     return values
 
 
@@ -284,48 +280,34 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     raw: dict[str, tuple[str, str]] = {key: (spec.default, "default") for key, spec in KEYS.items()}
     for name, group in PROFILE_FILES:
-        if (root / name).is_file():
-            raw.update(_read_profile(root / name, group))
-    if (root / ".env").is_file():
-        raw.update(_read_profile(root / ".env", None))
+        raw.update(_read_profile(root, name, group))
+    raw.update(_read_profile(root, ".env", None))
     for key in KEYS:
         if key in environ:
             raw[key] = (environ[key], f"environment variable {key}")
+    for name in SET_BY_THE_GATE:
+        if environ.get(name, "").strip():
+            raise SettingsError(f"environment variable {name}", name, _unknown(name))
     parsed: dict[str, object] = {}
     for key, (value, where) in raw.items():
+        spec = KEYS[key]
         try:
-            parsed[key] = KEYS[key].parse(value)
+            parsed[key] = spec.parse(value)
+        except BadValueError as exc:
+            raise SettingsError(where, key, exc.shown(secret=spec.secret)) from None
         except ValueError as exc:
             raise SettingsError(where, key, str(exc)) from None
-    settings = Settings(
-        **{key.removeprefix("MC_").lower(): value for key, value in parsed.items()},  # type: ignore[arg-type]
+    sources = {key: where for key, (_, where) in raw.items()}
+    check_together(parsed, sources, root)
+    return Settings(
+        **{field_name(key): value for key, value in parsed.items()},  # type: ignore[arg-type]
         root=root,
-        sources={key: where for key, (_, where) in raw.items()},
+        sources=sources,
     )
-    _check_together(settings)
-    return settings
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_together(s: Settings) -> None:
-    """Rules that span keys."""
-    ws = s.staging_websocket_url
-    if ws and ws.startswith("ws://") and not s.staging_allow_insecure_ws:
-        host = urlsplit(ws).hostname or ""
-        if not is_loopback(host):
-            raise SettingsError(
-                s.sources["STAGING_WEBSOCKET_URL"],
-                "STAGING_WEBSOCKET_URL",
-                f"plain ws:// to {host} would send tokens unencrypted; use wss:// "
-                "or set STAGING_ALLOW_INSECURE_WS=true",
-            )
-    if s.staging_ca_bundle and not (s.root / s.staging_ca_bundle).is_file():
-        raise SettingsError(s.sources["STAGING_CA_BUNDLE"], "STAGING_CA_BUNDLE", "no such file")
+def read_ca_bundle(s: Settings) -> str | None:
+    """The text of STAGING_CA_BUNDLE (PEM CA certificates), or None when unset."""
+    return settings_rules.read_ca_bundle(
+        s.staging_ca_bundle, s.sources["STAGING_CA_BUNDLE"], s.root
+    )

@@ -28,19 +28,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tasks.errors import ProbeError, SettingsError
 from tasks.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
-from tasks.settings import Settings
+from tasks.settings import Settings, read_ca_bundle
 from tasks.target import Target, redact_url
 
 __all__ = ["ProbeResult", "format_probe_table", "probe_staging", "serve_staging"]
 
 Log = Callable[[str], None]
 
-HEALTH_PATH = "/health"
+HEALTH_PATH = "/health"  # without MC_HEALTH_PATH: the shipped dialects' health path
 PROBE_SUBJECT = "mc-probe"
 TOKEN_LIFETIME = 600  # seconds a minted probe token stays valid
 CONFIGURED = "Configured for staging testing: WebSocket={url}"
 NO_AUTH = "staging needs STAGING_JWT_SECRET (to mint tokens) or STAGING_TOKENS (static tokens)"
 UNSET = "not set in .env.staging, .env or the environment"
+UNUSED = "; STAGING_TOKENS and STAGING_EXPIRED_TOKEN are unused: the secret wins"
 
 
 # ---- plan ---------------------------------------------------------------------------------------
@@ -55,6 +56,8 @@ def plan_probes(settings: Settings) -> Plan:
     if settings.staging_jwt_secret:
         token = mint_token(settings.staging_jwt_secret.reveal(), PROBE_SUBJECT)
         auth = f"HS256 token minted from STAGING_JWT_SECRET (sub={PROBE_SUBJECT})"
+        if settings.staging_tokens or settings.staging_expired_token:
+            auth += UNUSED
     elif settings.staging_tokens:
         token = settings.staging_tokens[0].reveal()
         auth = f"static token 1 of {len(settings.staging_tokens)} from STAGING_TOKENS"
@@ -64,11 +67,11 @@ def plan_probes(settings: Settings) -> Plan:
     return Plan(
         ws_url=ws_url,
         http_url=http_url,
-        health_url=http_url.rstrip("/") + HEALTH_PATH,
+        health_url=http_url.rstrip("/") + (settings.health_path or HEALTH_PATH),
         bound=settings.staging_probe_timeout,
         auth=auth,
         token=token,
-        context=make_tls_context(ca_bundle_path(settings)) if needs_tls else None,
+        context=make_tls_context(read_ca_bundle(settings)) if needs_tls else None,
         insecure_ok=settings.staging_allow_insecure_ws,
         secrets=(token, *settings.secrets()),
     )
@@ -87,9 +90,9 @@ def ca_bundle_path(settings: Settings) -> str | None:
     return str((settings.root / settings.staging_ca_bundle).resolve())
 
 
-def make_tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """Verifying context: hostname checked, system roots or the named CA file."""
-    return ssl.create_default_context(cafile=ca_bundle)
+def make_tls_context(ca_pem: str | None) -> ssl.SSLContext:
+    """Verifying context: hostname checked, system roots or the given CA certificates (PEM)."""
+    return ssl.create_default_context(cadata=ca_pem)
 
 
 def mint_token(secret: str, subject: str, lifetime: int = TOKEN_LIFETIME) -> str:
@@ -200,6 +203,7 @@ def serve_staging(settings: Settings, *, log: Log, reason: str) -> Iterator[Targ
         reason=reason,
         jwt_secret=settings.staging_jwt_secret,
         tokens=settings.staging_tokens,
+        expired_token=settings.staging_expired_token,
         ca_bundle=ca_bundle_path(settings),
         details=details,
     )

@@ -1,15 +1,18 @@
 """The Target: what the suite is aimed at, and how it travels to the suite (environment variables).
 
 The suite reads nothing else, so anyone can aim it at any backend by setting the same variables
-by hand (docs/suite.md lists them).
+by hand (docs/suite.md lists them). Its tuning variables are harness keys of the same name
+(``Key.suite`` in tasks/settings.py), forwarded here as validated; the rest come from the Target.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tasks.quoting import redact_url
 from tasks.settings import EnvName, Secret, Settings
+
+__all__ = ["Target", "redact_url"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class Target:
     reason: str  # why this environment was judged
     jwt_secret: Secret | None = None
     tokens: tuple[Secret, ...] = ()
+    expired_token: Secret | None = None
     ca_bundle: str | None = None
     details: dict[str, str] = field(default_factory=dict)  # e.g. compose variant, container ids
 
@@ -30,30 +34,19 @@ class Target:
             "MC_ENV_REASON": self.reason,
             "MC_WS_URL": self.ws_url,
             "MC_HTTP_URL": self.http_url,
-            "MC_USERS": str(settings.users),
-            "MC_TIMEOUT": f"{settings.timeout:g}",
-            "MC_ALLOW_SKIPS": "true" if settings.allow_skips else "false",
+            **settings.suite_env(),
         }
         if self.jwt_secret:
             env["MC_JWT_SECRET"] = self.jwt_secret.reveal()
         if self.tokens:
             env["MC_TOKENS"] = ",".join(t.reveal() for t in self.tokens)
+        if self.expired_token:
+            env["MC_EXPIRED_TOKEN"] = self.expired_token.reveal()
         if self.ca_bundle:
             env["MC_CA_BUNDLE"] = self.ca_bundle
         return env
 
-
-_SECRET_QUERY_KEYS = {"token", "access_token", "jwt", "key", "api_key", "secret", "password"}
-
-
-def redact_url(url: str) -> str:
-    """The URL with any userinfo and token-like query values replaced by ***."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = [
-        (k, "***" if k.lower() in _SECRET_QUERY_KEYS else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
+    def secrets(self) -> list[str]:
+        """The secret values this target hands the suite, for scrubbing its output."""
+        held = (self.jwt_secret, *self.tokens, self.expired_token)
+        return [value.reveal() for value in held if value is not None]

@@ -43,6 +43,8 @@ PROXY = Path(__file__).with_name("tls_proxy.py")
 SECRET = "mc-staging-secret-0123456789abcdef0123456789"
 BOUND = 2.0  # STAGING_PROBE_TIMEOUT in these tests
 SLACK = 1.0  # what a bounded wait may overrun by on a loaded machine
+# A well-formed token the backend must reject: signed with a key it does not hold.
+FORGED = jwt.encode({"sub": "forged", "exp": 4102444800}, "not-the-secret" * 4, algorithm="HS256")
 
 
 @dataclass
@@ -210,7 +212,7 @@ def test_health_500_fails_the_health_probe(
     ("overrides", "seen"),
     [
         ({"STAGING_JWT_SECRET": "a-wrong-secret-0123456789abcdef0123456789"}, "HTTP 401"),
-        ({"STAGING_JWT_SECRET": None, "STAGING_TOKENS": "not.a.jwt"}, "HTTP 401"),
+        ({"STAGING_JWT_SECRET": None, "STAGING_TOKENS": FORGED}, "HTTP 401"),
         ({"STAGING_WEBSOCKET_URL": "wss://127.0.0.1:{port}/not-the-socket"}, "HTTP 404"),
     ],
     ids=["rejected-secret", "rejected-static-token", "refused-path"],
@@ -230,7 +232,7 @@ def test_a_refused_handshake_fails_the_handshake_probe(
     assert error is not None
     assert f"handshake refused with {seen}" in error.seen
     assert str(error).startswith("probe handshake failed at wss://127.0.0.1:")
-    assert "not.a.jwt" not in str(error)
+    assert FORGED not in str(error)
     assert SECRET not in str(error)
 
 

@@ -1,22 +1,34 @@
-"""Settings: the layers and their precedence, and every way a profile can be wrong."""
+"""Settings: the layers and their precedence, and every way a profile or a value can be wrong.
+
+The bad-input rules (docs/settings.md) are tables here, one row per case; the same cases run as a
+user runs them, through nox, in tests/integration/test_bad_input.py.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import fields
 from pathlib import Path
 
+import jwt
 import pytest
+import trustme
 
 from tasks.errors import SettingsError
 from tasks.settings import KEYS, PROFILE_FILES, Secret, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+NOW = int(time.time())
 
 
 def write(root: Path, name: str, *lines: str) -> None:
     (root / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def token(sub: str, exp: int = NOW + 3600) -> str:
+    return jwt.encode({"sub": sub, "exp": exp}, "k" * 32, algorithm="HS256")
 
 
 # ---- layers -------------------------------------------------------------------------------------
@@ -72,11 +84,12 @@ def test_every_profile_is_read_and_dotenv_may_hold_any_key(tmp_path: Path) -> No
 
 
 def test_values_are_literal_and_the_process_environment_is_left_alone(tmp_path: Path) -> None:
-    write(tmp_path, ".env", "MC_DOCKER_SERVICE=${HOME}", "STAGING_TOKENS= a.b.c , d.e.f ,")
+    one, two = token("one"), token("two")
+    write(tmp_path, ".env", "MC_DOCKER_SERVICE=${HOME}", f"STAGING_TOKENS= {one} , {two} ,")
     before = dict(os.environ)
     settings = load_settings(tmp_path, {"HOME": "/elsewhere", "UNRELATED": "x"})
     assert settings.docker_service == "${HOME}"
-    assert [t.reveal() for t in settings.staging_tokens] == ["a.b.c", "d.e.f"]
+    assert [t.reveal() for t in settings.staging_tokens] == [one, two]
     assert dict(os.environ) == before
 
 
@@ -115,7 +128,8 @@ MALFORMED = [
     # (file, lines, key, line, problem)
     (".env.staging", ["STAGING_URL=wss://x/ws"], "STAGING_URL", 1, "unknown key"),
     (".env.staging", ["MC_DOCKER_PORT=8000"], "MC_DOCKER_PORT", 1, "belongs in .env.docker"),
-    (".env.docker", ["STAGING_TOKENS=a"], "STAGING_TOKENS", 1, "belongs in .env.staging"),
+    (".env.docker", ["STAGING_PROBE_TIMEOUT=1"], "STAGING_PROBE_TIMEOUT", 1,
+     "belongs in .env.staging"),
     (".env.local", ["MC_USERS=3"], "MC_USERS", 1, "belongs in .env, not .env.local"),
     (".env.staging", ["# ok", "this is not a setting"], "?", 2, "line does not parse"),
     (".env.staging", ["", "", "# ok", "", "not-a-key=1"], "?", 5, "not a KEY=value line"),
@@ -144,6 +158,41 @@ MALFORMED = [
      "STAGING_PROBE_TIMEOUT", 2, "set twice (first at file .env.staging, line 1)"),
     (".env.staging", ["STAGING_CA_BUNDLE=certs/missing.pem"], "STAGING_CA_BUNDLE", 1,
      "no such file"),
+    # rule 3: a secret never sits in a committed profile, not even empty
+    (".env.staging", ["STAGING_JWT_SECRET=x"], "STAGING_JWT_SECRET", 1, "is a secret"),
+    (".env.staging", ["# ok", "STAGING_TOKENS="], "STAGING_TOKENS", 2, "belongs in .env"),
+    (".env.staging", ["STAGING_EXPIRED_TOKEN=x"], "STAGING_EXPIRED_TOKEN", 1, "never in the"),
+    (".env.docker", ["MC_JWT_SECRET=x"], "MC_JWT_SECRET", 1, "committed .env.docker"),
+    (".env.local", ["MC_JWT_SECRET=x"], "MC_JWT_SECRET", 1, "is a secret"),
+    # rule 4: nothing silently ignored
+    (".env", ["MC_ENV_ORDER="], "MC_ENV_ORDER", 1, "is empty: name at least one"),
+    (".env", ["MC_ENV_ORDER=,"], "MC_ENV_ORDER", 1, "empty entry between commas"),
+    (".env", ["MC_ENV_ORDER=docker,,local"], "MC_ENV_ORDER", 1, "empty entry"),
+    (".env", ["MC_REQUIRE_ENV= , "], "MC_REQUIRE_ENV", 1, "empty entry"),
+    (".env", ["MC_WS_URL=ws://127.0.0.1:1/ws"], "MC_WS_URL", 1, "set STAGING_WEBSOCKET_URL"),
+    (".env", ["MC_HTTP_URL=http://h"], "MC_HTTP_URL", 1, "set STAGING_BACKEND_URL"),
+    (".env", ["MC_TOKENS=a.b.c"], "MC_TOKENS", 1, "set STAGING_TOKENS instead"),
+    (".env", ["MC_EXPIRED_TOKEN=a"], "MC_EXPIRED_TOKEN", 1, "set STAGING_EXPIRED_TOKEN"),
+    (".env", ["MC_CA_BUNDLE=ca.pem"], "MC_CA_BUNDLE", 1, "set STAGING_CA_BUNDLE"),
+    (".env", ["MC_ENV=docker"], "MC_ENV", 1, "nox -s mission_critical-<docker"),
+    (".env", ["mc_users=3"], "mc_users", 1, "did you mean MC_USERS?"),
+    (".env", ["MC_USER=3"], "MC_USER", 1, "did you mean MC_USERS?"),
+    (".env", ["MC_GRACE=-0.1"], "MC_GRACE", 1, "from 0 to 600"),
+    (".env", ["MC_GRACE=nan"], "MC_GRACE", 1, "from 0 to 600, got 'nan'"),
+    (".env", ["MC_RUN_TIMEOUT=0.5"], "MC_RUN_TIMEOUT", 1, "from 1 to 3600"),
+    (".env", ["MC_MAX_FRAME=63"], "MC_MAX_FRAME", 1, "from 64 to 268435456"),
+    (".env", ["MC_CONCURRENCY=0"], "MC_CONCURRENCY", 1, "all or a whole number from 1"),
+    (".env", ["MC_CONCURRENCY=some"], "MC_CONCURRENCY", 1, "got 'some'"),
+    (".env", ["MC_HEALTH_PATH=health"], "MC_HEALTH_PATH", 1, "must start with '/'"),
+    (".env.local", ["MC_LOCAL_HOST=127.0.0.1:8000"], "MC_LOCAL_HOST", 1, "not a host name"),
+    (".env.local", ["MC_LOCAL_HOST=ws://localhost"], "MC_LOCAL_HOST", 1, "not a host name"),
+    (".env.local", ["MC_LOCAL_HOST=bad host"], "MC_LOCAL_HOST", 1, "not a host name"),
+    (".env", ["STAGING_WEBSOCKET_URL=wss://u:p@h.example/ws"], "STAGING_WEBSOCKET_URL", 1,
+     "carries credentials"),
+    (".env", ["STAGING_WEBSOCKET_URL=wss://token@h.example/ws"], "STAGING_WEBSOCKET_URL", 1,
+     "carries credentials"),
+    (".env", ["STAGING_BACKEND_URL=https://u:p@h.example"], "STAGING_BACKEND_URL", 1,
+     "carries credentials"),
 ]  # fmt: skip
 
 
@@ -197,7 +246,7 @@ def test_plain_ws_to_a_remote_host_needs_the_explicit_setting(tmp_path: Path) ->
 
 def test_a_ca_bundle_is_found_relative_to_the_root(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "ca.pem").write_text("not checked here\n", encoding="utf-8")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "certs" / "ca.pem"))
     write(tmp_path, ".env.staging", "STAGING_CA_BUNDLE=certs/ca.pem")
     assert load_settings(tmp_path, {}).staging_ca_bundle == "certs/ca.pem"
 
@@ -206,25 +255,45 @@ def test_a_ca_bundle_is_found_relative_to_the_root(tmp_path: Path) -> None:
 
 
 def test_secrets_are_masked_everywhere_but_reveal(tmp_path: Path) -> None:
-    secret, token1, token2 = "jwt-secret-value-42", "tok.en.one", "tok.en.two"
+    secret, token1, token2, expired = "jwt-secret-value-42", token("a"), token("b"), token("c", 1)
     write(tmp_path, ".env", f"STAGING_JWT_SECRET={secret}", f"MC_JWT_SECRET={secret}-local")
-    settings = load_settings(tmp_path, {"STAGING_TOKENS": f"{token1},{token2}"})
+    environ = {"STAGING_TOKENS": f"{token1},{token2}", "STAGING_EXPIRED_TOKEN": expired}
+    settings = load_settings(tmp_path, environ)
     shown = repr(settings) + str(settings) + f"{settings.staging_jwt_secret}"
     shown += repr(settings.staging_tokens) + repr(dict(settings.sources))
-    for value in (secret, token1, token2):
+    for value in (secret, token1, token2, expired):
         assert value not in shown
     assert "Secret('***')" in shown
-    assert sorted(settings.secrets()) == sorted([secret, f"{secret}-local", token1, token2])
+    every = [secret, f"{secret}-local", token1, token2, expired]
+    assert sorted(settings.secrets()) == sorted(every)
+    assert [key for key, spec in KEYS.items() if spec.secret] == [
+        "MC_JWT_SECRET",
+        "STAGING_JWT_SECRET",
+        "STAGING_TOKENS",
+        "STAGING_EXPIRED_TOKEN",
+    ]
     assert settings.staging_jwt_secret is not None
     assert settings.staging_jwt_secret.reveal() == secret
 
 
 @pytest.mark.parametrize(
-    "line",
-    ["STAGING_JWT_SECRET=do-not-show-me", "do-not-show-me", 'STAGING_TOKENS="do-not-show-me'],
+    ("name", "line"),
+    [
+        (".env.docker", "STAGING_JWT_SECRET=do-not-show-me"),
+        (".env.docker", "do-not-show-me"),
+        (".env.docker", 'STAGING_TOKENS="do-not-show-me'),
+        (".env.staging", "STAGING_JWT_SECRET=do-not-show-me"),
+        (".env.staging", "STAGING_TOKENS=do-not-show-me"),
+        (".env", "STAGING_TOKENS=do-not-show-me"),
+        (".env", "STAGING_TOKENS=do-not-show-me.do-not-show-me.x"),
+        (".env", "STAGING_EXPIRED_TOKEN=do-not-show-me"),
+        (".env", "STAGING_SECRET=do-not-show-me"),
+        (".env", "do-not-show-me=1"),
+        (".env", "MC_JWT_SECRET do-not-show-me"),
+    ],
 )
-def test_a_bad_secret_line_does_not_echo_the_value(tmp_path: Path, line: str) -> None:
-    write(tmp_path, ".env.docker", line)
+def test_a_bad_secret_line_does_not_echo_the_value(tmp_path: Path, name: str, line: str) -> None:
+    write(tmp_path, name, line)
     with pytest.raises(SettingsError) as caught:
         load_settings(tmp_path, {})
     assert "do-not-show" not in str(caught.value)
