@@ -23,6 +23,7 @@ RUN pip install --no-index --no-cache-dir --find-links /tmp/wheels \
         --requirement /tmp/wheels/requirements.txt \
     && rm -rf /tmp/wheels
 
+COPY contract/ /app/contract/
 COPY refservice/ /app/refservice/
 
 # Any unprivileged uid will do; the service writes nothing to disk. The port (8000 unless

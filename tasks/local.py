@@ -49,7 +49,7 @@ def start_service(
         settings.report_dir.mkdir(parents=True, exist_ok=True)
         stderr = log_path.open("wb")
     command = [python, "-m", "refservice", "--host", settings.local_host, "--port", str(port)]
-    command += ["--shape", settings.event_shape]
+    command += ["--shape", settings.event_shape, "--dialect", settings.contract]
     if fault:
         command += ["--fault", fault]
     env = {**os.environ, "REFSERVICE_JWT_SECRET": secret.reveal(), "PYTHONUNBUFFERED": "1"}
@@ -134,14 +134,15 @@ def serve_local(
     settings: Settings, *, python: str, log: Log, reason: str, fault: str | None = None
 ) -> Iterator[Target]:
     secret = settings.jwt_secret or Secret(secrets.token_urlsafe(32))
-    log(f"starting the reference backend ({settings.event_shape} events)")
+    dialect = settings.dialect.name
+    log(f"starting the reference backend ({settings.event_shape} events, {dialect} dialect)")
     service = start_service(settings, python=python, secret=secret, fault=fault)
     try:
         base = host_port(service.host, service.port)
         log(f"reference backend ready on {base} (pid {service.process.pid})")
         yield Target(
             env="local",
-            ws_url=f"ws://{base}/ws",
+            ws_url=f"ws://{base}{settings.dialect.websocket_path}",
             http_url=f"http://{base}",
             reason=reason,
             jwt_secret=secret,

@@ -20,14 +20,19 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from contract.dialect import Dialect, load_dialect
+from contract.messages import error_code_of, ping_message, subprotocol_for
+from contract.rules import FrameError, parse_frame
+from contract.rules import check_greeting as rules_greeting
 from tasks.addresses import is_loopback
 from tasks.errors import ProbeError
 from tasks.target import redact_url
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
+    from websockets.typing import Subprotocol
 
 ProbeName = Literal["health", "handshake", "ping"]
 Outcome = Literal["pass", "fail", "not run"]
@@ -67,6 +72,7 @@ class Plan:
     context: ssl.SSLContext | None = field(repr=False)
     insecure_ok: bool
     secrets: tuple[str, ...] = field(repr=False)
+    dialect: Dialect = field(default_factory=load_dialect, repr=False)
 
 
 # ---- messages -----------------------------------------------------------------------------------
@@ -217,23 +223,41 @@ def probe_socket(plan: Plan) -> list[ProbeResult]:
     return asyncio.run(_probe_socket(plan))
 
 
+def presented(plan: Plan) -> tuple[str, dict[str, str], list[Subprotocol] | None]:
+    """(URL, headers, subprotocols) presenting the probe's token by the dialect's first method."""
+    dialect = plan.dialect
+    method = dialect.auth_methods[0]
+    if method == "header":
+        return plan.ws_url, {"Authorization": f"Bearer {plan.token}"}, None
+    if method == "subprotocol":
+        from websockets.typing import Subprotocol  # noqa: PLC0415
+
+        return plan.ws_url, {}, [Subprotocol(subprotocol_for(dialect, plan.token))]
+    parts = urlsplit(plan.ws_url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), (dialect.query_parameter, plan.token)]
+    return urlunsplit(parts._replace(query=urlencode(query))), {}, None
+
+
 async def _probe_socket(plan: Plan) -> list[ProbeResult]:
     from websockets.asyncio.client import connect  # noqa: PLC0415
 
     start = time.monotonic()
     stage = "no handshake response"
     connection: ClientConnection | None = None
+    url, headers, subprotocols = presented(plan)
     try:
         try:
             async with asyncio.timeout(plan.bound):
                 connection = await connect(
-                    plan.ws_url,
-                    additional_headers={"Authorization": f"Bearer {plan.token}"},
+                    url,
+                    additional_headers=headers,
+                    subprotocols=subprotocols,
                     ssl=plan.context if plan.ws_url.startswith("wss://") else None,
                     proxy=None,
                     open_timeout=None,
                     ping_interval=None,
                     close_timeout=plan.bound,
+                    max_size=None,
                     user_agent_header=USER_AGENT,
                     logger=QUIET_LOGGER,  # its DEBUG lines would carry the Authorization header
                 )
@@ -250,11 +274,12 @@ async def _probe_socket(plan: Plan) -> list[ProbeResult]:
             failed = _fail(plan, "handshake", seen, time.monotonic() - start, plan.ws_url)
             return [failed, not_run(plan, "ping", "needs a handshake")]
         waited = time.monotonic() - start
-        problem = check_greeting(raw)
+        problem = check_greeting(raw, plan.dialect)
         if problem:
             failed = _fail(plan, "handshake", problem, waited, plan.ws_url)
             return [failed, not_run(plan, "ping", "needs a handshake")]
-        detail = f"greeting connection_established; auth: {plan.auth}"
+        greeting = plan.dialect.greeting_type
+        detail = f"greeting {greeting}; auth: {plan.auth}; dialect {plan.dialect.name}"
         shaken = ProbeResult("handshake", "pass", waited, detail, redact_url(plan.ws_url))
         return [shaken, await _probe_ping(plan, connection)]
     finally:
@@ -264,40 +289,40 @@ async def _probe_socket(plan: Plan) -> list[ProbeResult]:
                     await connection.close()
 
 
-def check_greeting(raw: str | bytes) -> str | None:
-    """Why the first message is not a valid greeting, or None when it is."""
+def check_greeting(raw: str | bytes, dialect: Dialect) -> str | None:
+    """Why the first message is not the dialect's greeting, or None when it is (a refusal of
+    the token, as the dialect spells one, is named as such)."""
     try:
-        message = json.loads(raw)
-    except ValueError:
-        return "the first message is not JSON"
-    if not isinstance(message, dict):
-        return "the first message is not a JSON object"
-    if message.get("type") != "connection_established":
-        return f"the first message is {str(message.get('type'))[:40]!r}, not connection_established"
-    data = message.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("connection_id"), str):
-        return "the greeting lacks data.connection_id"
-    return None
+        message = parse_frame(raw)
+    except FrameError as exc:
+        return f"the first message is not a JSON object with a type ({exc})"
+    kind = str(message.get("type"))[:40]
+    if kind == dialect.error_type:
+        code = error_code_of(message, dialect)
+        shown = str(code)[:40] if isinstance(code, str) else "no code"
+        why = f" ({REJECTED_HINT})" if code in dialect.reject_error_codes else ""
+        return f"the first message is {kind!r} ({shown}), not {dialect.greeting_type}{why}"
+    return rules_greeting(message, dialect.greeting_type, dialect.connection_id_paths)
 
 
 async def _probe_ping(plan: Plan, connection: ClientConnection) -> ProbeResult:
     start = time.monotonic()
-    others = 0
+    others, pong = 0, plan.dialect.pong_type
     try:
         async with asyncio.timeout(plan.bound):
-            await connection.send(json.dumps({"type": "ping"}))
+            await connection.send(json.dumps(ping_message(plan.dialect)))
             while True:
                 with suppress(ValueError):
                     message = json.loads(await connection.recv())
-                    if isinstance(message, dict) and message.get("type") == "pong":
+                    if isinstance(message, dict) and message.get("type") == pong:
                         break
                 others += 1
     except TimeoutError:
-        seen = f"no pong within {plan.bound:g}s ({others} other messages)"
+        seen = f"no {pong} within {plan.bound:g}s ({others} other messages)"
         return _fail(plan, "ping", seen, time.monotonic() - start, plan.ws_url)
     except Exception as exc:
         return _fail(plan, "ping", describe_error(exc), time.monotonic() - start, plan.ws_url)
     waited = time.monotonic() - start
     facts = {"ping_ms": f"{waited * 1000:.1f}"}
-    detail = f"pong in {waited * 1000:.1f} ms"
+    detail = f"{pong} in {waited * 1000:.1f} ms"
     return ProbeResult("ping", "pass", waited, detail, redact_url(plan.ws_url), facts=facts)

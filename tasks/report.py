@@ -46,6 +46,7 @@ class Summary:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     ws_url: str = ""
     http_url: str = ""
+    dialect: str = ""  # the dialect judged, and the file it came from
     backend_version: str = ""
     details: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)  # seconds
@@ -66,6 +67,7 @@ class Summary:
             ("why", self.reason or "-"),
             *(("not " + env, why) for env, why in self.rejected),
             ("target", f"{self.ws_url or '-'}  health: {self.http_url or '-'}"),
+            *([("dialect", self.dialect)] if self.dialect else []),
             ("backend", self.backend_version or "did not report a version"),
             ("results", str(self.counts)),
             *(
@@ -118,6 +120,7 @@ class Summary:
             "mc_rejected": "; ".join(f"{e}: {w}" for e, w in self.rejected),
             "mc_ws_url": self.ws_url,
             "mc_http_url": self.http_url,
+            "mc_dialect": self.dialect,
             "mc_backend_version": self.backend_version,
             "mc_verdict": self.verdict,
             **{f"mc_phase_{k.replace('-', '_')}_s": f"{v:.3f}" for k, v in self.phases.items()},

@@ -26,9 +26,12 @@ import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from contract.dialect import DEFAULT as DEFAULT_DIALECT
+from contract.dialect import Dialect, load_dialect
 from contract.files import FileError
 from tasks import settings_rules
 from tasks.addresses import is_loopback
@@ -69,6 +72,12 @@ _env_order = env_list(may_be_empty=False)
 _env_list = env_list(may_be_empty=True)
 
 
+def _dialect(raw: str) -> str:
+    """A shipped dialect's name or a dialect file; empty means the reference (as for the suite).
+    Whether it loads is checked with the other files (``settings_rules.check_together``)."""
+    return raw.strip() or DEFAULT_DIALECT
+
+
 @dataclass(frozen=True)
 class Key:
     group: Group
@@ -94,6 +103,16 @@ KEYS: dict[str, Key] = {
     "MC_CONCURRENCY": Key("common", _count_or_all(1, 1000), "all", "checks at once", suite=True),
     "MC_HEALTH_PATH": Key("common", _optional(_url_path), "", "health path", suite=True),
     "MC_ALLOW_SKIPS": Key("common", _bool, "false", "let a skip pass the gate", suite=True),
+    "MC_CONTRACT": Key("common", _dialect, "reference", "the dialect judged", suite=True),
+    "MC_LATENCY_STARTED_P95": Key(
+        "common", _optional(_number(0.001, 3600)), "", "budget: agent_started", suite=True
+    ),
+    "MC_LATENCY_THINKING_P95": Key(
+        "common", _optional(_number(0.001, 3600)), "", "budget: agent_thinking", suite=True
+    ),
+    "MC_LATENCY_COMPLETED_P95": Key(
+        "common", _optional(_number(0.001, 3600)), "", "budget: agent_completed", suite=True
+    ),
     "MC_REPORT_DIR": Key("common", _path, "reports", "where JUnit and JSON reports go"),
     "MC_JWT_SECRET": Key("common", _secret, "", "HS256 secret for local/docker", secret=True),
     "MC_EVENT_SHAPE": Key("common", _choice("flat", "data"), "flat", "reference backend's shape"),
@@ -177,6 +196,10 @@ class Settings:
     concurrency: int | Literal["all"]
     health_path: str | None  # None: the dialect's
     allow_skips: bool
+    contract: str  # a shipped dialect's name or a dialect file (relative to the root)
+    latency_started_p95: float | None
+    latency_thinking_p95: float | None
+    latency_completed_p95: float | None
     report_dir: Path
     jwt_secret: Secret | None
     event_shape: Literal["flat", "data"]
@@ -204,6 +227,11 @@ class Settings:
     test_mode: str
     root: Path
     sources: Mapping[str, str]  # key -> where its value came from (no values: they may be secret)
+
+    @cached_property
+    def dialect(self) -> Dialect:
+        """The dialect MC_CONTRACT names (loaded, and so checked, by ``load_settings``)."""
+        return load_dialect(self.contract, root=self.root)
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing output."""

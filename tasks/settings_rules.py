@@ -5,7 +5,9 @@ they sit below ``tasks.settings`` and know nothing of its layers.
 
     read_file(path, shown)              rule 1: a readable, regular UTF-8 text file, or FileError
     read_ca_bundle(value, where, root)  rule 1 for STAGING_CA_BUNDLE, plus: it holds a PEM CA
-    check_together(values, sources, root)  rule 4: the rules between keys (NOT_ABOVE, plain ws)
+    check_together(values, sources, root)  rule 4: the rules between keys (NOT_ABOVE, plain ws);
+                                        rule 1 for the dialect MC_CONTRACT names (a malformed
+                                        one names its file and key)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from contract.dialect import DialectError, load_dialect
 from contract.files import FileError, read_text_file
 from tasks.addresses import is_loopback
 from tasks.errors import SettingsError
@@ -27,12 +30,20 @@ from tasks.values import render
 NOT_ABOVE: tuple[tuple[str, str, str], ...] = (
     ("MC_GRACE", "MC_TIMEOUT", "the suite's grace period after the last run is one wait at most"),
     ("MC_TIMEOUT", "MC_RUN_TIMEOUT", "one wait of a run cannot outlast the whole run"),
+    *(
+        (f"MC_LATENCY_{metric}_P95", "MC_RUN_TIMEOUT", "no run may take longer than its bound")
+        for metric in ("STARTED", "THINKING", "COMPLETED")
+    ),
 )
 PLAIN_WS = (
     "plain ws:// to {host} would send tokens unencrypted; use wss:// "
     "or set STAGING_ALLOW_INSECURE_WS=true"
 )
 NO_CA = "{shown} holds no PEM CA certificate (-----BEGIN CERTIFICATE----- ...)"
+SHAPE_UNSPOKEN = (
+    "{shape} puts event fields where the {dialect} dialect does not read them (it reads {where});"
+    " use flat, or a dialect with that container"
+)
 
 
 def read_file(path: Path, shown: str) -> str | None:
@@ -78,7 +89,7 @@ def _layer(where: str) -> int:
 def _check_not_above(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
     for low_key, high_key, why in NOT_ABOVE:
         low, high = values[low_key], values[high_key]
-        if low <= high:
+        if low is None or low <= high:  # an optional setting left unset
             continue
         low_at, high_at = sources[low_key], sources[high_key]
         fix = f"raise {high_key} or lower {low_key}"
@@ -99,3 +110,12 @@ def check_together(values: Mapping[str, Any], sources: Mapping[str, str], root: 
             where = sources["STAGING_WEBSOCKET_URL"]
             raise SettingsError(where, "STAGING_WEBSOCKET_URL", PLAIN_WS.format(host=host))
     read_ca_bundle(values["STAGING_CA_BUNDLE"], sources["STAGING_CA_BUNDLE"], root)
+    try:
+        dialect = load_dialect(values["MC_CONTRACT"], root=root)
+    except DialectError as exc:
+        raise SettingsError(sources["MC_CONTRACT"], "MC_CONTRACT", str(exc)) from None
+    shape = values["MC_EVENT_SHAPE"]
+    if shape != "flat" and shape not in dialect.event_containers:
+        where = ", ".join(dialect.event_containers) or "the top level only"
+        problem = SHAPE_UNSPOKEN.format(shape=shape, dialect=dialect.name, where=where)
+        raise SettingsError(sources["MC_EVENT_SHAPE"], "MC_EVENT_SHAPE", problem)

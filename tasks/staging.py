@@ -2,10 +2,12 @@
 
 Three probes run in order (``tasks.probes``), each bounded by STAGING_PROBE_TIMEOUT and timed:
 
-    health     GET <STAGING_BACKEND_URL>/health answers 200 with a JSON object (`version` reported)
-    handshake  the WebSocket handshake to STAGING_WEBSOCKET_URL with a token, then the
-               `connection_established` greeting
-    ping       {"type": "ping"} answered by {"type": "pong"} on that connection, timed
+    health     GET <STAGING_BACKEND_URL><health path> answers 200 with a JSON object (the
+               version reported where the dialect names one)
+    handshake  the WebSocket handshake to STAGING_WEBSOCKET_URL with a token minted with the
+               dialect's claims (or the first static one), by the dialect's first auth method,
+               then the dialect's greeting (a refusal in the dialect's words is named as one)
+    ping       the dialect's ping answered by its pong on that connection, timed
 
 TLS is verified against the system roots, or against STAGING_CA_BUNDLE when it is set. No token
 is sent over plain ws:// to a host that is not loopback unless STAGING_ALLOW_INSECURE_WS is true.
@@ -26,6 +28,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from contract.dialect import Dialect, load_dialect
+from contract.messages import minted_claims
 from tasks.errors import ProbeError, SettingsError
 from tasks.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
 from tasks.settings import Settings, read_ca_bundle
@@ -35,7 +39,6 @@ __all__ = ["ProbeResult", "format_probe_table", "probe_staging", "serve_staging"
 
 Log = Callable[[str], None]
 
-HEALTH_PATH = "/health"  # without MC_HEALTH_PATH: the shipped dialects' health path
 PROBE_SUBJECT = "mc-probe"
 TOKEN_LIFETIME = 600  # seconds a minted probe token stays valid
 CONFIGURED = "Configured for staging testing: WebSocket={url}"
@@ -53,8 +56,9 @@ def plan_probes(settings: Settings) -> Plan:
     if not ws_url:
         raise SettingsError(UNSET, "STAGING_WEBSOCKET_URL", "staging needs the deployment's URL")
     http_url = settings.staging_backend_url or derive_http_url(ws_url)
+    dialect = settings.dialect
     if settings.staging_jwt_secret:
-        token = mint_token(settings.staging_jwt_secret.reveal(), PROBE_SUBJECT)
+        token = mint_token(settings.staging_jwt_secret.reveal(), PROBE_SUBJECT, dialect=dialect)
         auth = f"HS256 token minted from STAGING_JWT_SECRET (sub={PROBE_SUBJECT})"
         if settings.staging_tokens or settings.staging_expired_token:
             auth += UNUSED
@@ -67,13 +71,14 @@ def plan_probes(settings: Settings) -> Plan:
     return Plan(
         ws_url=ws_url,
         http_url=http_url,
-        health_url=http_url.rstrip("/") + (settings.health_path or HEALTH_PATH),
+        health_url=http_url.rstrip("/") + (settings.health_path or dialect.health_path),
         bound=settings.staging_probe_timeout,
         auth=auth,
         token=token,
         context=make_tls_context(read_ca_bundle(settings)) if needs_tls else None,
         insecure_ok=settings.staging_allow_insecure_ws,
         secrets=(token, *settings.secrets()),
+        dialect=dialect,
     )
 
 
@@ -95,11 +100,13 @@ def make_tls_context(ca_pem: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cadata=ca_pem)
 
 
-def mint_token(secret: str, subject: str, lifetime: int = TOKEN_LIFETIME) -> str:
-    """An HS256 JWT with ``sub``, ``iat`` and ``exp`` (stdlib only: no JWT library needed here)."""
-    now = int(time.time())
+def mint_token(
+    secret: str, subject: str, lifetime: int = TOKEN_LIFETIME, *, dialect: Dialect | None = None
+) -> str:
+    """An HS256 JWT with ``sub``, ``iat``, ``exp`` and the claims the dialect demands (stdlib
+    only: no JWT library needed here)."""
     header = {"alg": "HS256", "typ": "JWT"}
-    claims = {"sub": subject, "iat": now, "exp": now + lifetime}
+    claims = minted_claims(dialect or load_dialect(), subject, now=time.time(), expires_in=lifetime)
     signing_input = f"{_b64_json(header)}.{_b64_json(claims)}".encode("ascii")
     signature = hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
     return f"{signing_input.decode('ascii')}.{_b64(signature)}"

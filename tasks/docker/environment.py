@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tasks.addresses import host_port
 from tasks.choose import Observation
 from tasks.docker.base import why_no_base
 from tasks.docker.compose import Compose, find_compose
@@ -29,18 +30,25 @@ from tasks.docker.engine import Engine, Log, connect_engine
 from tasks.docker.image import build_service_image
 from tasks.docker.labels import list_stacks, remove_stack, stale_reason
 from tasks.docker.stack import (
-    WS_PATH,
     plan_stack,
     start_stack,
     stop_stack,
     wait_ready,
+    why_not_this_dialect,
 )
 from tasks.errors import BringUpError, UnavailableError
 from tasks.settings import Secret, Settings
 from tasks.signals import shielded
 from tasks.target import Target
 
-__all__ = ["connect_compose", "engine_errors", "observe_docker", "serve_docker", "sweep_stale"]
+__all__ = [
+    "connect_compose",
+    "engine_errors",
+    "observe_docker",
+    "refuse_unspoken_dialect",
+    "serve_docker",
+    "sweep_stale",
+]
 
 
 # ---- observation ------------------------------------------------------------------------------
@@ -50,8 +58,18 @@ def _why(exc: UnavailableError) -> str:
     return f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason
 
 
+def refuse_unspoken_dialect(settings: Settings) -> None:
+    unspoken = why_not_this_dialect(settings)
+    if unspoken is not None:
+        raise UnavailableError("docker", unspoken)
+
+
 def observe_docker(settings: Settings) -> Observation:
-    """Usable when the daemon answers in time, a compose exists and a base image can be had."""
+    """Usable when the dialect is one the stack speaks, the daemon answers in time, a compose
+    exists and a base image can be had."""
+    unspoken = why_not_this_dialect(settings)
+    if unspoken is not None:
+        return Observation("docker", usable=False, reason=unspoken)
     try:
         engine = connect_engine(settings.docker_daemon_timeout)
     except UnavailableError as exc:
@@ -126,6 +144,7 @@ def _sweep_quietly(settings: Settings, engine: Engine, log: Log) -> None:
 @contextmanager
 def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Target]:
     """Build, start and probe the stack; yield its Target; remove it on every path."""
+    refuse_unspoken_dialect(settings)
     engine, compose = connect_compose(settings)
     log(f"docker: {engine.describe()}; {compose.account()}")
     if compose.note:
@@ -145,11 +164,11 @@ def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Targe
             with engine_errors("starting the stack"):
                 start_stack(engine, plan, log)
                 ready = wait_ready(engine, plan, settings.docker_ready_timeout, log)
-            base = f"{ready.host}:{ready.port}"
+            base = host_port(ready.host, ready.port)
             log(f"docker: {plan.service} ready on {base} after {ready.seconds:.1f}s")
             yield Target(
                 env="docker",
-                ws_url=f"ws://{base}{WS_PATH}",
+                ws_url=f"ws://{base}{plan.dialect.websocket_path}",
                 http_url=f"http://{base}",
                 reason=reason,
                 jwt_secret=secret,

@@ -6,12 +6,17 @@ import secrets
 import socket
 import time
 
+from tasks.addresses import host_port
 from tasks.docker.engine import Log, connect_engine
-from tasks.docker.environment import connect_compose, engine_errors, sweep_stale
+from tasks.docker.environment import (
+    connect_compose,
+    engine_errors,
+    refuse_unspoken_dialect,
+    sweep_stale,
+)
 from tasks.docker.image import BuiltImage, build_service_image
 from tasks.docker.labels import list_stacks, stale_reason
 from tasks.docker.stack import (
-    WS_PATH,
     describe_container,
     inspect_container,
     plan_stack,
@@ -38,6 +43,7 @@ def build(settings: Settings, *, log: Log) -> BuiltImage:
 
 def up(settings: Settings, *, log: Log) -> Target:
     """Start a stack and leave it running (unowned: the sweep removes it after the sweep age)."""
+    refuse_unspoken_dialect(settings)
     engine, compose = connect_compose(settings)
     try:
         with engine_errors("building the image"):
@@ -61,13 +67,13 @@ def up(settings: Settings, *, log: Log) -> Target:
             with shielded():
                 stop_stack(engine, plan, log)
             raise
-        base = f"{ready.host}:{ready.port}"
+        base = host_port(ready.host, ready.port)
         log(f"docker: stack {plan.project} running on {base}; `inv docker.down` removes it")
         if settings.jwt_secret is None:
             log("docker: MC_JWT_SECRET is unset: the stack got a random secret (set it in .env)")
         return Target(
             env="docker",
-            ws_url=f"ws://{base}{WS_PATH}",
+            ws_url=f"ws://{base}{plan.dialect.websocket_path}",
             http_url=f"http://{base}",
             reason="inv docker.up",
             jwt_secret=secret,

@@ -20,12 +20,7 @@ SUITE_KEYS = [key for key, spec in KEYS.items() if spec.suite]
 TARGET = {"MC_WS_URL": "ws://127.0.0.1:8000/ws", "MC_JWT_SECRET": "k" * 40}
 # Suite variables whose harness keys another branch adds (the dialect, the latency budgets).
 # Until then a gate run drops them: these rows fail strictly once the keys exist, as a reminder.
-KEYS_TO_COME = {
-    "MC_CONTRACT",
-    "MC_LATENCY_STARTED_P95",
-    "MC_LATENCY_THINKING_P95",
-    "MC_LATENCY_COMPLETED_P95",
-}
+KEYS_TO_COME: set[str] = set()
 
 # (key, other variables held fixed so only this key's own range counts, good values, bad values)
 RANGES: list[tuple[str, dict[str, str], list[str], list[str]]] = [
@@ -39,6 +34,11 @@ RANGES: list[tuple[str, dict[str, str], list[str], list[str]]] = [
     ("MC_CONCURRENCY", {}, ["all", "1", "1000"], ["0", "1001", "half"]),
     ("MC_HEALTH_PATH", {}, ["/health", "/", "/v1/healthz", ""], ["health", "v1/health"]),
     ("MC_ALLOW_SKIPS", {}, ["true", "false", "yes", "off"], ["maybe", "2"]),
+    ("MC_CONTRACT", {}, ["reference", "netra", " netra ", ""], ["klingon", "/nonexistent.toml"]),
+    ("MC_LATENCY_STARTED_P95", {"MC_RUN_TIMEOUT": "3600"}, ["0.001", "3600", "2", ""],
+     ["0", "3601", "fast", "nan"]),
+    ("MC_LATENCY_THINKING_P95", {"MC_RUN_TIMEOUT": "3600"}, ["0.5", ""], ["-1", "soon"]),
+    ("MC_LATENCY_COMPLETED_P95", {"MC_RUN_TIMEOUT": "3600"}, ["30", ""], ["0", "slow"]),
 ]  # fmt: skip
 
 
@@ -81,17 +81,25 @@ def test_every_range_row_is_a_suite_key_and_every_suite_key_has_a_row() -> None:
 def test_what_the_harness_passes_on_reads_back_as_the_same_value(tmp_path: Path) -> None:
     environ = {"MC_USERS": "7", "MC_TIMEOUT": "0.25", "MC_GRACE": "0.125", "MC_MAX_FRAME": "64"}
     environ |= {"MC_HEALTH_PATH": "/v1/health", "MC_ALLOW_SKIPS": "yes", "MC_CONCURRENCY": "3"}
-    environ |= {"MC_RUN_TIMEOUT": "30.5"}
+    environ |= {"MC_RUN_TIMEOUT": "30.5", "MC_CONTRACT": "netra"}
+    environ |= {f"MC_LATENCY_{m}_P95": "2.5" for m in ("STARTED", "THINKING", "COMPLETED")}
     settings = load_settings(tmp_path, environ)
     forwarded = settings.suite_env()
     assert sorted(forwarded) == sorted(SUITE_KEYS)
     unset = load_settings(tmp_path, {}).suite_env()
     assert "MC_MAX_FRAME" not in unset  # left empty: the suite's dialect decides
     assert "MC_HEALTH_PATH" not in unset
+    assert "MC_LATENCY_COMPLETED_P95" not in unset  # no budget unless one is set
     suite = read_settings({**TARGET, **forwarded})
     for key in SUITE_KEYS:
         name = field_name(key)
-        assert getattr(suite, name) == getattr(settings, name), key
+        if name == "contract":
+            assert suite.dialect == settings.dialect
+        elif name.startswith("latency_"):
+            metric = "agent_" + name.split("_")[1]
+            assert suite.budgets[metric] == getattr(settings, name), key  # type: ignore[index]
+        else:
+            assert getattr(suite, name) == getattr(settings, name), key
 
 
 def suite_variables_in_the_docs() -> set[str]:
@@ -134,7 +142,9 @@ def test_to_env_sets_every_suite_variable_and_nothing_else(tmp_path: Path) -> No
         expired_token=Secret("e"),
         ca_bundle="/ca.pem",
     )
-    env = target.to_env(load_settings(tmp_path, {"MC_MAX_FRAME": "64", "MC_HEALTH_PATH": "/h"}))
+    budgets = {f"MC_LATENCY_{m}_P95": "9" for m in ("STARTED", "THINKING", "COMPLETED")}
+    given = {"MC_MAX_FRAME": "64", "MC_HEALTH_PATH": "/h", **budgets}
+    env = target.to_env(load_settings(tmp_path, given))
     everything = set(SUITE_KEYS) | set(SET_BY_THE_GATE) | {"MC_JWT_SECRET"}
     assert set(env) == everything - {"MC_REPORT_DATA"}  # run_suite adds it, next to the JUnit
     assert (env["MC_TOKENS"], env["MC_EXPIRED_TOKEN"], env["MC_GRACE"]) == ("t1,t2", "e", "1")
