@@ -215,6 +215,8 @@ def test_detection_says_what_cannot_work(
         environ["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
         if find_plugin(environ):
             pytest.skip("a system-wide compose plugin is installed: no docker CLI lacks it here")
+    if expected[0] == "uses" and expected[1] == "v2 plugin" and not find_plugin(environ):
+        require("compose v2 plugin (`docker compose`; .ci/install-compose.sh installs one)")
     if expected[0] == "uses":
         _, variant, version, passed_over, note = expected
         found = find_compose(choice, daemon, environ)

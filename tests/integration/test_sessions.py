@@ -42,7 +42,11 @@ def failed_saying(done: subprocess.CompletedProcess[str], *texts: str) -> str:
 
 
 def reports(tmp_path: Path) -> list[dict[str, object]]:
-    found = sorted((tmp_path / "reports").glob("mission_critical-*.json"))
+    found = sorted(
+        p
+        for p in (tmp_path / "reports").glob("mission_critical-*.json")
+        if ".suite" not in p.suffixes
+    )
     return [json.loads(path.read_text()) for path in found]
 
 
@@ -70,6 +74,29 @@ def test_local_session_passes_and_says_what_it_judged(tmp_path: Path) -> None:
         not Path(f"/proc/{pid}/cmdline").exists()
         or b"refservice" not in Path(f"/proc/{pid}/cmdline").read_bytes()
     )
+
+
+@pytest.mark.slow
+def test_the_local_session_speaks_the_netra_dialect_end_to_end(tmp_path: Path) -> None:
+    done = run_nox(tmp_path, "-s", "mission_critical-local", MC_CONTRACT="netra")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "starting the reference backend (flat events, netra dialect)" in out
+    assert "dialect     : netra (contract/dialects/netra.toml)" in out
+    [summary] = reports(tmp_path)
+    assert summary["dialect"] == "netra (contract/dialects/netra.toml)"
+    assert summary["verdict"] == "PASSED"
+    counts = summary["counts"]
+    assert isinstance(counts, dict)
+    assert counts["failures"] == counts["skipped"] == 0
+
+
+@pytest.mark.slow
+def test_a_malformed_dialect_stops_the_run_naming_its_file_and_key(tmp_path: Path) -> None:
+    broken = ROOT / "tests" / "integration" / "data" / "dialects" / "loosened.toml"
+    done = run_nox(tmp_path, "-s", "mission_critical-local", MC_CONTRACT=str(broken))
+    failed_saying(done, "bad setting MC_CONTRACT", "loosened.toml, key rules: unknown section")
+    assert not (tmp_path / "reports").exists() or not reports(tmp_path)
 
 
 @pytest.mark.slow
@@ -123,9 +150,9 @@ def test_tests_outside_the_suite_fail_the_gate(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_debugger_in_the_pytest_args_neither_hangs_nor_passes_the_gate(tmp_path: Path) -> None:
-    """The suite's child gets no stdin: --trace meets end-of-input instead of waiting forever on
-    a terminal or pipe that never closes (this one is held open for the whole run); pdb then
-    quits at once, skipping the check's body, and a check that judged nothing fails."""
+    """The suite's child gets no stdin, so a debugger never waits on a terminal or pipe that
+    never closes (this one is held open for the whole run); and --trace is refused outright:
+    the checks run in one event loop, so it would step into nothing."""
     read_end, write_end = os.pipe()
     try:
         clean = {k: v for k, v in os.environ.items() if k not in KEYS}
@@ -143,7 +170,7 @@ def test_a_debugger_in_the_pytest_args_neither_hangs_nor_passes_the_gate(tmp_pat
     finally:
         os.close(read_end)
         os.close(write_end)
-    failed_saying(done, "judged nothing", "pytest args : --trace -k health")
+    failed_saying(done, "--trace cannot step into the checks", "pytest args : --trace -k health")
     [summary] = reports(tmp_path)
     assert summary["verdict"] == "FAILED"
     assert summary["pytest_args"] == ["--trace", "-k", "health"]

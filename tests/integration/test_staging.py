@@ -19,6 +19,7 @@ import jwt
 import pytest
 import trustme
 
+from contract.dialect import load_dialect
 from refservice import __version__
 from tasks.choose import DOCKER_TO_STAGING
 from tasks.errors import ProbeError, SettingsError
@@ -313,6 +314,17 @@ def test_minted_tokens_verify_as_hs256_with_sub_and_exp() -> None:
     assert 0 < claims["exp"] - time.time() <= 600
 
 
+def test_minted_tokens_carry_the_dialects_claims() -> None:
+    token = mint_token(SECRET, "mc-probe", dialect=load_dialect("netra"))
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_aud": False})
+    assert (claims["iss"], claims["aud"], claims["token_type"]) == (
+        "netra-auth-service",
+        "netra-platform",
+        "access",
+    )
+    assert claims["jti"]
+
+
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # a daemon that is not there
 SESSIONS = [
     ("mission_critical-staging", {}, "requested explicitly (staging)"),
@@ -351,7 +363,7 @@ def test_a_session_judges_tls_staging_and_leaks_nothing(
     assert announced in out
     assert f"Configured for staging testing: WebSocket=wss://127.0.0.1:{staging_port}/ws" in out
     assert "mission-critical gate: PASSED" in out
-    [summary_file] = [p for p in reports if p.suffix == ".json"]
+    [summary_file] = [p for p in reports if p.suffix == ".json" and ".suite" not in p.suffixes]
     summary = json.loads(summary_file.read_text())
     assert (summary["env"], summary["verdict"]) == ("staging", "PASSED")
     assert summary["backend_version"] == __version__
@@ -367,6 +379,38 @@ def test_a_session_judges_tls_staging_and_leaks_nothing(
         assert SECRET not in text
         assert token not in text
         assert token.split(".")[2] not in text  # not even the signature alone
+
+
+@pytest.fixture(scope="module")
+def netra_staging_port(module_refservice_launcher: ServiceLauncher, tls_front: TlsFront) -> int:
+    """The TLS port of a reference backend that speaks the netra dialect."""
+    service = module_refservice_launcher.start("--dialect", "netra", secret=SECRET)
+    return tls_front.start(service.port)
+
+
+@pytest.mark.slow
+def test_the_netra_team_judges_its_staging_with_its_dialect(
+    tmp_path: Path, netra_staging_port: int, tls_front: TlsFront
+) -> None:
+    """`MC_CONTRACT=netra nox -s mission_critical-staging`, over verified TLS on loopback."""
+    port = netra_staging_port
+    environ = {
+        "STAGING_WEBSOCKET_URL": f"wss://127.0.0.1:{port}/ws",
+        "STAGING_JWT_SECRET": SECRET,
+        "STAGING_CA_BUNDLE": str(tls_front.ca_file),
+    }
+    out, reports = run_nox(tmp_path, "mission_critical-staging", MC_CONTRACT="netra", **environ)
+    assert "mission-critical gate: PASSED" in out, out[-4000:]
+    assert "greeting connection_established; auth: HS256 token minted" in out
+    assert "dialect     : netra (contract/dialects/netra.toml)" in out
+    [junit] = [p for p in reports if p.suffix == ".xml"]
+    assert 'name="mc_dialect" value="netra"' in junit.read_text()
+    # the same deployment judged in the wrong dialect is not passed: its tokens lack the claims
+    out, _ = run_nox(tmp_path / "wrong", "mission_critical-staging", **environ)
+    assert "probe handshake failed" in out
+    assert "'error_message' (AUTH_FAILED), not connection_established" in out
+    for text in [out, *(p.read_text(errors="replace") for p in reports)]:
+        assert SECRET not in text
 
 
 def test_require_env_fails_auto_when_a_legacy_flag_picks_staging(tmp_path: Path) -> None:
