@@ -91,6 +91,20 @@ def test_hung_daemon_is_decided_within_its_bound_and_auto_falls_through(
     assert "did not answer" in decision.reason
 
 
+def test_a_dialect_file_of_ones_own_is_not_one_the_stack_speaks(tmp_path: Path) -> None:
+    own = tmp_path / "ours.toml"
+    own.write_text('[dialect]\nname = "ours"\n', encoding="utf-8")
+    settings = make_settings(tmp_path, MC_CONTRACT=str(own))
+    seen = mc_docker.observe_docker(settings)  # no daemon asked: auto moves on at once
+    assert not seen.usable
+    assert f"MC_CONTRACT={own}: the stack's reference backend speaks the shipped" in seen.reason
+    with (
+        pytest.raises(UnavailableError, match="speaks the shipped dialects only"),
+        mc_docker.serve_docker(settings, log=Recorder(), reason="test"),
+    ):
+        pytest.fail("serve_docker yielded for a dialect its image does not hold")
+
+
 # ---- against the real engine, with each compose ------------------------------------------
 
 

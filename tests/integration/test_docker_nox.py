@@ -127,6 +127,19 @@ def test_two_nox_runs_at_once_both_pass(engine: Engine, compose: Compose, tmp_pa
     assert_gone(engine, a, b)
 
 
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.usefixtures("nox_ready")
+def test_the_stack_speaks_the_netra_dialect_end_to_end(
+    engine: Engine, compose: Compose, tmp_path: Path
+) -> None:
+    run = NoxRun(tmp_path, MC_DOCKER_COMPOSE=compose.family, MC_CONTRACT="netra")
+    assert_passed(run, run.finish(), compose)
+    assert re.search(r"dialect +: netra \(contract/dialects/netra.toml\)", run.text())
+    [project] = run.projects()
+    assert_gone(engine, project)
+
+
 @pytest.mark.slow
 def test_docker_session_without_a_daemon_fails_with_the_reason(tmp_path: Path) -> None:
     run = NoxRun(tmp_path, DOCKER_HOST="unix:///nonexistent/docker.sock")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_the_local_session_speaks_the_netra_dialect_end_to_end(tmp_path: Path) -
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "starting the reference backend (flat events, netra dialect)" in out
-    assert "dialect     : netra (contract/dialects/netra.toml)" in out
+    assert re.search(r"dialect +: netra \(contract/dialects/netra.toml\)", out)
     [summary] = reports(tmp_path)
     assert summary["dialect"] == "netra (contract/dialects/netra.toml)"
     assert summary["verdict"] == "PASSED"
