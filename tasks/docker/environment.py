@@ -30,6 +30,7 @@ from tasks.docker.engine import Engine, Log, connect_engine
 from tasks.docker.image import build_service_image
 from tasks.docker.labels import list_stacks, remove_stack, stale_reason
 from tasks.docker.stack import (
+    check_service,
     plan_stack,
     start_stack,
     stop_stack,
@@ -151,6 +152,7 @@ def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Targe
         log(f"docker: {compose.note}")
     problems: list[str] = []
     try:
+        check_service(settings, compose)
         _sweep_quietly(settings, engine, log)
         with engine_errors("building the image"):
             image = build_service_image(

@@ -40,6 +40,10 @@ LOG_TAIL = 20  # lines of each container's log in a bring-up error
 UP_TIMEOUT = 180.0  # `up -d` creates the containers (and any network); v1 is slow to start
 DOWN_GRACE = 60.0  # on top of the stop timeout
 READY_SUBJECT = "mc-docker-ready"
+CONFIG_TIMEOUT = 60.0  # `config --services`: compose reads the file, starts nothing
+NO_SUCH_SERVICE = (
+    "MC_DOCKER_SERVICE={service} ({where}) is not a service of {file} (its services: {services})"
+)
 CUSTOM_DIALECT = (
     "MC_CONTRACT={spec}: the stack's reference backend speaks the shipped dialects only "
     "({shipped}); a dialect file of your own judges your backend (staging), or the local one"
@@ -142,6 +146,38 @@ def write_empty_env_file(root: Path) -> Path:
         partial.write_text(ENV_FILE_TEXT, encoding="utf-8")
         partial.replace(path)  # atomic: a run reading it at the same time sees all or nothing
     return path
+
+
+def check_service(settings: Settings, compose: Compose) -> None:
+    """MC_DOCKER_SERVICE must be a service of the compose file: asked of compose itself
+    (``config --services``), before anything is built or started."""
+    plan = plan_stack(
+        settings, compose, secret=Secret("-"), image="-", base_image="-", project="mcg-check"
+    )
+    done = run_command(
+        plan.command("config", "--services"),
+        timeout=CONFIG_TIMEOUT,
+        env=plan.env,
+        cwd=plan.compose_file.parent,
+        scrub=plan.scrub,
+    )
+    if done.returncode != 0:
+        why = "timed out" if done.timed_out else f"exit {done.returncode}"
+        raise BringUpError(
+            "docker", f"compose cannot read {plan.compose_file} ({why})", done.tail()
+        )
+    services = [line.strip() for line in done.output.splitlines() if line.strip()]
+    if plan.service not in services:
+        where = settings.sources.get("MC_DOCKER_SERVICE", "default")
+        raise BringUpError(
+            "docker",
+            NO_SUCH_SERVICE.format(
+                service=plan.service,
+                where=where,
+                file=settings.docker_compose_file,
+                services=", ".join(services) or "none",
+            ),
+        )
 
 
 def start_stack(engine: Engine, plan: StackPlan, log: Log) -> None:

@@ -17,6 +17,7 @@ from tasks.docker.environment import (
 from tasks.docker.image import BuiltImage, build_service_image
 from tasks.docker.labels import list_stacks, stale_reason
 from tasks.docker.stack import (
+    check_service,
     describe_container,
     inspect_container,
     plan_stack,
@@ -46,6 +47,7 @@ def up(settings: Settings, *, log: Log) -> Target:
     refuse_unspoken_dialect(settings)
     engine, compose = connect_compose(settings)
     try:
+        check_service(settings, compose)
         with engine_errors("building the image"):
             image = build_service_image(
                 engine.client, settings.root, settings.docker_base_image, log

@@ -140,6 +140,27 @@ def test_the_stack_speaks_the_netra_dialect_end_to_end(
     assert_gone(engine, project)
 
 
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.usefixtures("nox_ready")
+def test_a_service_the_compose_file_lacks_is_named_before_anything_starts(
+    engine: Engine, compose: Compose, tmp_path: Path
+) -> None:
+    """MC_DOCKER_SERVICE=nope used to build, start, and wait out the ready bound."""
+    run = NoxRun(tmp_path, MC_DOCKER_COMPOSE=compose.family, MC_DOCKER_SERVICE="nope")
+    code = run.finish()
+    out = run.text()
+    assert code != 0, out[-3000:]
+    said = [line for line in out.splitlines() if "MC_DOCKER_SERVICE=nope" in line]
+    assert said, out[-3000:]  # the summary's head and the session's last line say it
+    for line in said:
+        assert "is not a service of compose.yaml (its services: refservice)" in line
+    assert "Traceback" not in out
+    assert "docker: starting stack" not in out
+    assert "docker: image" not in out  # nothing was built either
+    assert run.projects() == []
+
+
 @pytest.mark.slow
 def test_docker_session_without_a_daemon_fails_with_the_reason(tmp_path: Path) -> None:
     run = NoxRun(tmp_path, DOCKER_HOST="unix:///nonexistent/docker.sock")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,8 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from contract.dialect import load_dialect
+from contract.messages import minted_claims
 from refservice import __version__
 from tests.integration.refclient import (
     FAST,
@@ -89,6 +92,25 @@ def test_health_answers_json_with_version(flat_service: RunningService) -> None:
 
 def test_unknown_path_answers_404(flat_service: RunningService) -> None:
     assert http_get(flat_service, "/nowhere")[0] == 404
+
+
+def test_two_authorization_headers_get_400_not_a_crash(flat_service: RunningService) -> None:
+    """What a URL with user:password@ made the websockets client send (Basic, then Bearer)."""
+    token = make_token(flat_service)
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: {flat_service.host}:{flat_service.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Authorization: Basic dTpw\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    with socket.create_connection((flat_service.host, flat_service.port), timeout=5) as conn:
+        conn.sendall(request.encode())
+        answer = conn.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 400"), answer
+    assert "Authorization header must be sent once" in answer
+    log = flat_service.read_stderr()
+    assert "Traceback" not in log
+    assert token not in log
 
 
 def test_health_fail_answers_500(refservice_launcher: ServiceLauncher) -> None:
@@ -287,3 +309,50 @@ def test_launcher_stops_and_reaps_every_child(refservice_launcher: ServiceLaunch
     services = [refservice_launcher.start(), refservice_launcher.start("--shape", "data")]
     refservice_launcher.stop_all()  # what the fixture finalizer runs (it is idempotent)
     assert [service.process.returncode for service in services] == [0, 0]
+
+
+# ---- the netra dialect, as the service speaks it ----------------------------------------------
+
+
+def netra_token(service: RunningService, sub: str = "alice") -> str:
+    claims = minted_claims(load_dialect("netra"), sub, now=time.time(), expires_in=300)
+    assert service.secret is not None
+    return jwt.encode(claims, service.secret, algorithm="HS256")
+
+
+@pytest.mark.asyncio
+async def test_netra_refuses_after_accepting_with_auth_failed_then_1008(
+    refservice_launcher: ServiceLauncher,
+) -> None:
+    service = refservice_launcher.start("--dialect", "netra")
+    async with open_client(service, make_token(service)) as ws:  # no iss, aud, token_type, jti
+        refusal = await recv_json(ws)
+        with pytest.raises(ConnectionClosed):
+            await recv_json(ws)
+    assert (refusal["type"], refusal["error_code"]) == ("error_message", "AUTH_FAILED")
+    assert ws.close_code == 1008
+
+
+@pytest.mark.asyncio
+async def test_netra_names_runs_and_threads_itself_and_acks_unknown_types(
+    refservice_launcher: ServiceLauncher,
+) -> None:
+    service = refservice_launcher.start("--dialect", "netra")
+    async with open_client(service, netra_token(service)) as ws:
+        greeting = await recv_json(ws)
+        assert greeting["data"]["connection_id"]
+        await ws.send(json.dumps({"type": "mc_no_such_type"}))
+        ack = await recv_json(ws)
+        assert (ack["type"], ack["received_type"]) == ("ack", "mc_no_such_type")
+        threads = set()
+        for asked in ("mine-1", "mine-2"):
+            payload = {"user_request": "q", "thread_id": asked, "run_id": "ignored"}
+            await ws.send(json.dumps({"type": "start_agent", "payload": payload}))
+            events = [
+                m for m in await collect_quietly(ws) if m["type"].startswith(("agent", "tool"))
+            ]
+            assert events[-1]["type"] == "agent_completed"
+            assert {e["run_id"] for e in events} != {"ignored"}
+            threads |= {e["thread_id"] for e in events}
+    assert len(threads) == 1  # the user's one thread, whatever thread the request named
+    assert threads.isdisjoint({"mine-1", "mine-2"})
