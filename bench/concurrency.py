@@ -4,7 +4,10 @@ For each backend (the reference one at its default delay, at ``--delay 0.5`` and
 with ``--fault never_answer``), alternately in each rep:
 
 * the suite as it runs: ``pytest tests/mission_critical`` with every check at once;
-* the anchor: the same suite with ``MC_CONCURRENCY=1`` (the checks one after another, as before).
+* the anchor: the same suite with ``MC_CONCURRENCY=1`` (the checks one after another). At the
+  default delay the anchor is instead the suite as it was before its checks ran at once (commit
+  ANCHOR_COMMIT, taken out of this repository's history into bench/tmp): the issue's "today's
+  sequential suite", measured in the same run.
 
 Wall time is the pytest process's, spawn to exit (interpreter and collection included: what a
 person waits for). One run's own latency at that delay comes from the same rep's data file (the
@@ -19,11 +22,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from bench.figures import Goal, Metric, Sample, at_most
+from bench.figures import Goal, Metric, Sample, at_most, not_run
 from bench.procs import ROOT, TMP, log, run_backend, run_child
 
 Case = Literal["default", "delay_0_5", "delay_1_5", "never_answer"]
@@ -36,6 +42,11 @@ BACKEND_ARGS: dict[Case, tuple[str, ...]] = {
 RUN_TIMEOUT = 120.0  # the default MC_RUN_TIMEOUT
 CHILD_TIMEOUT = 2 * RUN_TIMEOUT + 60
 SEQUENTIAL = "the same suite with MC_CONCURRENCY=1 (checks one after another), same backend"
+ANCHOR_COMMIT = "fa8c59a"  # the last commit whose suite ran its checks one after another
+OLD_SUITE = (
+    f"the suite as of {ANCHOR_COMMIT} (checks one after another, 0.3 s of grace after each), "
+    f"same backend"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,36 @@ class Rep:
     wall: float
     passed: bool
     run_latency: float | None  # seconds: p50 from request to agent_completed
+
+
+def old_suite() -> Path | str:
+    """The anchor commit's suite, unpacked under bench/tmp; or why it cannot be had."""
+    where = TMP / f"suite-{ANCHOR_COMMIT}"
+    if (where / "tests" / "mission_critical" / "conftest.py").is_file():
+        return where
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", ANCHOR_COMMIT, "tests/mission_critical"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        subprocess.run(
+            ["tar", "-x", "-C", str(where)], input=archive.stdout, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"the anchor commit {ANCHOR_COMMIT} cannot be had from git here ({exc})"
+    return where
+
+
+def run_old_suite(where: Path, url: str, http: str, secret: str) -> Rep:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MC_", "PYTEST_"))}
+    env.update({"MC_WS_URL": url, "MC_HTTP_URL": http, "MC_JWT_SECRET": secret})
+    argv = [sys.executable, "-m", "pytest", "tests/mission_critical", "-p", "no:cacheprovider"]
+    child = run_child([*argv, "-q"], timeout=CHILD_TIMEOUT, env=env, cwd=where)
+    return Rep(child.seconds, child.returncode == 0, None)
 
 
 def run_suite(url: str, http: str, secret: str, *, sequential: bool, label: str) -> Rep:
@@ -72,27 +113,30 @@ def run_suite(url: str, http: str, secret: str, *, sequential: bool, label: str)
     return Rep(child.seconds, child.returncode == 0, latency)
 
 
-def measure_case(case: Case, reps: int, secret: str) -> tuple[list[Rep], list[Rep]]:
+def measure_case(
+    case: Case, reps: int, secret: str, old: Path | None = None
+) -> tuple[list[Rep], list[Rep]]:
+    """(all at once, the anchor) per rep, alternating; the anchor is the `old` suite if given,
+    else the same suite one check after another."""
     python = sys.executable
     stderr = TMP / f"concurrency-{case}.log"
     concurrent: list[Rep] = []
-    sequential: list[Rep] = []
-    with run_backend(
-        python, secret, delay=0.02, stderr=stderr, extra=BACKEND_ARGS[case]
-    ) as backend:
+    anchor: list[Rep] = []
+    extra = BACKEND_ARGS[case]
+    with run_backend(python, secret, delay=0.02, stderr=stderr, extra=extra) as backend:
+        urls = (backend.ws_url, backend.http_url, secret)
         for index in range(reps):
-            for is_sequential, sink in ((False, concurrent), (True, sequential)):
-                rep = run_suite(
-                    backend.ws_url,
-                    backend.http_url,
-                    secret,
-                    sequential=is_sequential,
-                    label=f"{case}-{index}-{'seq' if is_sequential else 'all'}",
-                )
-                sink.append(rep)
-                mode = "one by one" if is_sequential else "all at once"
-                log(f"concurrency: {case} {mode} #{index + 1}: {rep.wall:.2f} s")
-    return concurrent, sequential
+            rep = run_suite(*urls, sequential=False, label=f"{case}-{index}-all")
+            concurrent.append(rep)
+            log(f"concurrency: {case} all at once #{index + 1}: {rep.wall:.2f} s")
+            if old is not None:
+                rep = run_old_suite(old, *urls)
+            else:
+                rep = run_suite(*urls, sequential=True, label=f"{case}-{index}-seq")
+            anchor.append(rep)
+            mode = f"the {ANCHOR_COMMIT} suite" if old is not None else "one by one"
+            log(f"concurrency: {case} {mode} #{index + 1}: {rep.wall:.2f} s")
+    return concurrent, anchor
 
 
 def latency_goal(latency: float) -> Goal:
@@ -114,20 +158,21 @@ def ratio_goal(share: float) -> Goal:
 def case_metric(case: Case, concurrent: list[Rep], sequential: list[Rep]) -> Metric:
     walls = Sample.of(r.wall for r in concurrent)
     anchor = Sample.of(r.wall for r in sequential)
+    anchor_text = OLD_SUITE if case == "default" else SEQUENTIAL
     verdicts = "every rep" if all(r.passed for r in concurrent) else "NOT every rep"
     if case == "never_answer":
         note = f"fails ({verdicts} exit 1, as it must); MC_TIMEOUT 10 s, MC_RUN_TIMEOUT 120 s"
         goal = at_most(RUN_TIMEOUT + 3, "s")
         verdicts_ok = not any(r.passed for r in concurrent)
         note = note if verdicts_ok else "a rep PASSED against a backend that never answers"
-        return Metric(f"concurrency.{case}.wall", "s", walls, SEQUENTIAL, anchor, goal, note, 2)
+        return Metric(f"concurrency.{case}.wall", "s", walls, anchor_text, anchor, goal, note, 2)
     latencies = [r.run_latency for r in concurrent if r.run_latency is not None]
     latency = Sample.of(latencies).median if latencies else float("nan")
     note = f"passes in {verdicts}; one run's own latency {latency:.2f} s (p50, same reps)"
     if latencies:
         note += f"; wall / one run = {walls.median / latency:.1f}"
     goal = ratio_goal(0.5) if case == "default" else latency_goal(latency)
-    return Metric(f"concurrency.{case}.wall", "s", walls, SEQUENTIAL, anchor, goal, note, 2)
+    return Metric(f"concurrency.{case}.wall", "s", walls, anchor_text, anchor, goal, note, 2)
 
 
 def measure(quick: bool) -> list[Metric]:
@@ -136,6 +181,13 @@ def measure(quick: bool) -> list[Metric]:
     metrics = []
     for case in BACKEND_ARGS:
         count = 1 if case in {"never_answer", "delay_1_5"} else reps
-        concurrent, sequential = measure_case(case, count, secret)
-        metrics.append(case_metric(case, concurrent, sequential))
+        old = None
+        if case == "default":
+            found = old_suite()
+            if isinstance(found, str):
+                metrics.append(not_run(f"concurrency.{case}.wall", "s", found))
+                continue
+            old = found
+        concurrent, anchor = measure_case(case, count, secret, old)
+        metrics.append(case_metric(case, concurrent, anchor))
     return metrics

@@ -121,7 +121,7 @@ def run_gate(env: Env, label: str, client: DockerClient | None) -> Run:
         leftovers += _stack_leftovers(client, child.pid)
     if leftovers:
         _remove_leftovers(client, marker, child.pid)
-    reports = sorted(where.glob("mission_critical-*.json"))
+    reports = sorted(p for p in where.glob("mission_critical-*.json") if ".suite" not in p.suffixes)
     summary = json.loads(reports[-1].read_text(encoding="utf-8")) if reports else {}
     passed = child.returncode == 0 and summary.get("verdict") == "PASSED"
     problem = ""
