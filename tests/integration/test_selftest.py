@@ -95,6 +95,8 @@ class Case:
     auth: Auth = "secret"
     env: tuple[tuple[str, str], ...] = ()
     pytest_args: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()  # what must not appear in the output (besides the secrets)
+    within: float | None = None  # the suite must end within this many seconds
 
 
 BROKEN_DIALECT = REPO_ROOT / "tests" / "integration" / "data" / "dialects" / "loosened.toml"
@@ -110,7 +112,15 @@ FAULTS = [
 ]
 GATE = [
     Case("unreachable", backend="unreachable", exit_code=1, says="[reachable]"),
-    Case("silent", backend="silent", exit_code=1, says="[reachable]"),
+    # a port that accepts TCP and never answers: every check fails at once, in one bound
+    Case("silent", backend="silent", exit_code=1, says="[reachable]", within=10 * 2.0),
+    Case(
+        "credentials-in-url",
+        env=(("MC_WS_URL", "ws://user:Pw0rd-hidden@127.0.0.1:9/ws"),),
+        exit_code=4,
+        says="carries user:password@ credentials",
+        hidden=("Pw0rd-hidden",),
+    ),
     Case("usage-error", env=(("MC_USERS", "0"),), exit_code=4, says="MC_USERS='0'"),
     Case(
         "malformed-dialect",
@@ -335,6 +345,8 @@ def test_suite_exits_as_expected_and_says_why(case: Case, results: dict[str, Sui
     result = results[case.name]
     assert result.returncode == case.exit_code, explain(case, result, f"expected {case.exit_code}")
     assert case.says in result.output, explain(case, result, f"the output never says {case.says}")
+    if case.within is not None:  # a bound, not a speed target: the old suite took 26 x MC_TIMEOUT
+        assert result.seconds < case.within, explain(case, result, f"took over {case.within} s")
     if case.rule is not None:  # the data file names the rule too, with the run it broke
         rules = {v["rule"] for c in json.loads(result.data)["checks"] for v in c["violations"]}
         assert case.rule in rules, explain(case, result, f"the data file lacks {case.rule}")
@@ -348,3 +360,5 @@ def test_no_secret_or_token_reaches_the_output_or_report(
     for text in (result.output, result.junit, result.data):
         assert secret not in text
         assert "eyJ" not in text  # the start of any JWT (base64 of '{"')
+        for hidden in case.hidden:
+            assert hidden not in text

@@ -93,6 +93,20 @@ def test_the_local_session_speaks_the_netra_dialect_end_to_end(tmp_path: Path) -
 
 
 @pytest.mark.slow
+def test_an_exceeded_latency_budget_fails_the_run_naming_latency(tmp_path: Path) -> None:
+    budget = {"MC_LATENCY_COMPLETED_P95": "0.001", "MC_JWT_SECRET": SECRET}  # 1 ms: no agent
+    done = run_nox(tmp_path, "-s", "mission_critical-local", **budget)
+    out = failed_saying(done, "[latency]", "expected the p95 time to agent_completed within 1 ms")
+    assert "test_p95_latency_is_within_its_budget[agent_completed]" in out
+    [summary] = reports(tmp_path)
+    assert summary["verdict"] == "FAILED"
+    latency = summary["latency"]
+    assert isinstance(latency, dict)
+    [held] = latency["budgets"]
+    assert (held["metric"], held["ok"]) == ("agent_completed", False)
+
+
+@pytest.mark.slow
 def test_a_malformed_dialect_stops_the_run_naming_its_file_and_key(tmp_path: Path) -> None:
     broken = ROOT / "tests" / "integration" / "data" / "dialects" / "loosened.toml"
     done = run_nox(tmp_path, "-s", "mission_critical-local", MC_CONTRACT=str(broken))
