@@ -32,19 +32,7 @@ fi
 if v1=$(docker-compose version --short 2>/dev/null) && [[ "$v1" == 1.* ]]; then
   echo "compose v1: already installed (docker-compose ${v1})"
 else
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "compose v1: apt-get not found; install docker-compose 1.27-1.29 by hand" >&2
-    exit 1
-  fi
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "compose v1: need root (or sudo) for apt" >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  echo "compose v1: installing docker-compose (apt)"
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends docker-compose
+  bash "$(dirname "$0")/apt-install.sh" "compose v1" docker-compose
   v1=$(docker-compose version --short)
   if [[ "$v1" != 1.* ]]; then
     echo "compose v1: docker-compose on PATH is ${v1}, not 1.x ($(command -v docker-compose))" >&2

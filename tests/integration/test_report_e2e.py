@@ -5,26 +5,21 @@ backend, and ``mission_critical-staging`` aimed at a reference backend started h
 ``--fault reorder``. Every run must write its page and print its path; the page must open
 clean, hold no secret, and say what the harness knows.
 
-The tests marked ``waits_for_suite`` also need the suite's own data file (MC_REPORT_DATA):
-latency figures, timelines, the marked message. They are strict xfails for as long as the suite
-does not mention MC_REPORT_DATA; once it does, they run like any other test (and fail if the
-file is missing).
+Two of them also read the suite's own data file (MC_REPORT_DATA): latency figures, timelines,
+the marked message.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tasks.settings import KEYS
+from tests.integration import nox_runs
 from tests.integration.browser import read_png, visit
 from tests.integration.test_report_browser import FOREIGN, MARKED_ROWS, VERDICT, drawn
 
@@ -35,12 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "mc-e2e-report-secret-0123456789abcdef012345"
-SUITE_WRITES_DATA = any(
-    "MC_REPORT_DATA" in path.read_text() for path in (ROOT / "tests/mission_critical").rglob("*.py")
-)
-waits_for_suite = pytest.mark.xfail(
-    not SUITE_WRITES_DATA, reason="the suite does not write MC_REPORT_DATA yet", strict=True
-)
 REPORTS_ROW = re.compile(r"^\s+reports\s+: (\S+\.xml), (\S+\.json), (\S+\.html)$", re.MULTILINE)
 
 
@@ -58,17 +47,7 @@ class GateRun:
 
 def run_gate(directory: Path, session: str, **environ: str) -> GateRun:
     """`nox -s session` with these settings; its output, page and JSON summary."""
-    env = {k: v for k, v in os.environ.items() if k not in KEYS and not k.startswith("MC_")}
-    env.update(MC_REPORT_DIR=str(directory), **environ)
-    done = subprocess.run(
-        [sys.executable, "-m", "nox", "--no-color", "-s", session],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = nox_runs.run_nox(directory, "-s", session, env=environ)
     out = done.stdout + done.stderr
     assert "Traceback" not in out, out[-4000:]
     match = REPORTS_ROW.search(out)
@@ -132,7 +111,6 @@ def test_a_failing_run_writes_its_page_naming_the_broken_rule(
     assert "[started-first] run=" in failing.page.read_text()
 
 
-@waits_for_suite
 def test_a_passing_run_reports_latency_in_terminal_json_and_page(passing: GateRun) -> None:
     assert passing.data_file.is_file(), "the suite wrote no data file"
     assert re.search(r"^\s+latency\s+: agent_started p50 [\d.,]+ ms", passing.output, re.MULTILINE)
@@ -143,7 +121,6 @@ def test_a_passing_run_reports_latency_in_terminal_json_and_page(passing: GateRu
     assert html.count('<svg class="chart"') == 4  # phases + a histogram per metric
 
 
-@waits_for_suite
 def test_a_failing_runs_page_marks_the_offending_message(chromium: str, failing: GateRun) -> None:
     assert failing.data_file.is_file(), "the suite wrote no data file"
     values = open_clean(chromium, failing, MARKED_ROWS)

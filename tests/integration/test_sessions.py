@@ -6,30 +6,19 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tasks.settings import KEYS
+from tests.integration import nox_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "mc-test-secret-0123456789abcdef0123456789"
-NOX = (sys.executable, "-m", "nox", "--no-color")
 
 
 def run_nox(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in KEYS}
-    clean.update({"MC_REPORT_DIR": str(tmp_path / "reports"), **env})
-    return subprocess.run(
-        [*NOX, *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return nox_runs.run_nox(tmp_path / "reports", *args, env=env)
 
 
 def failed_saying(done: subprocess.CompletedProcess[str], *texts: str) -> str:
@@ -173,7 +162,7 @@ def test_a_debugger_in_the_pytest_args_neither_hangs_nor_passes_the_gate(tmp_pat
         clean = {k: v for k, v in os.environ.items() if k not in KEYS}
         clean.update(MC_REPORT_DIR=str(tmp_path / "reports"), MC_JWT_SECRET=SECRET)
         done = subprocess.run(
-            [*NOX, "-s", "mission_critical-local", "--", "--trace", "-k", "health"],
+            [*nox_runs.NOX, "-s", "mission_critical-local", "--", "--trace", "-k", "health"],
             cwd=ROOT,
             env=clean,
             stdin=read_end,

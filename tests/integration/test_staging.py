@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import socket
 import subprocess
@@ -25,7 +24,7 @@ from refservice import __version__
 from tasks.choose import DOCKER_TO_STAGING
 from tasks.errors import ProbeError, SettingsError
 from tasks.probes import probe_socket
-from tasks.settings import KEYS, Settings, load_settings
+from tasks.settings import Settings, load_settings
 from tasks.staging import (
     ProbeResult,
     format_probe_table,
@@ -34,6 +33,7 @@ from tasks.staging import (
     probe_staging,
     serve_staging,
 )
+from tests.integration import nox_runs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -425,17 +425,8 @@ def test_require_env_fails_auto_when_a_legacy_flag_picks_staging(tmp_path: Path)
 
 def run_nox(tmp_path: Path, session: str, **environ: str) -> tuple[str, list[Path]]:
     """`nox -s session` with only these gate settings; its output and its report files."""
-    env = {k: v for k, v in os.environ.items() if k not in KEYS and k != "DOCKER_HOST"}
-    env |= {"MC_REPORT_DIR": str(tmp_path / "reports"), **environ}
-    done = subprocess.run(
-        [sys.executable, "-m", "nox", "--no-color", "-s", session],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    reports_dir = tmp_path / "reports"
+    done = nox_runs.run_nox(reports_dir, "-s", session, env=environ, drop=("DOCKER_HOST",))
     out = done.stdout + done.stderr
     passed = "mission-critical gate: PASSED" in out
     assert (done.returncode == 0) == passed, out[-4000:]
