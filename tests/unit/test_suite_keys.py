@@ -18,9 +18,6 @@ from tests.mission_critical.environment import UsageError, read_settings
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_KEYS = [key for key, spec in KEYS.items() if spec.suite]
 TARGET = {"MC_WS_URL": "ws://127.0.0.1:8000/ws", "MC_JWT_SECRET": "k" * 40}
-# Suite variables whose harness keys another branch adds (the dialect, the latency budgets).
-# Until then a gate run drops them: these rows fail strictly once the keys exist, as a reminder.
-KEYS_TO_COME: set[str] = set()
 
 # (key, other variables held fixed so only this key's own range counts, good values, bad values)
 RANGES: list[tuple[str, dict[str, str], list[str], list[str]]] = [
@@ -112,15 +109,7 @@ def suite_variables_in_the_docs() -> set[str]:
 DOCUMENTED = sorted(suite_variables_in_the_docs())
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason="its harness key is on another branch"))
-        if name in KEYS_TO_COME
-        else name
-        for name in DOCUMENTED
-    ],
-)
+@pytest.mark.parametrize("name", DOCUMENTED)
 def test_every_variable_the_suite_documents_is_owned_or_set_by_the_gate(name: str) -> None:
     owned = set(SUITE_KEYS) | set(SET_BY_THE_GATE) | {"MC_JWT_SECRET"}
     assert name in owned, "add it to KEYS (suite=True) or to SET_BY_THE_GATE"
