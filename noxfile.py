@@ -89,7 +89,7 @@ def probe_staging(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (~7 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
+    """Benchmarks (~13 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
     _install(session, "harness", "suite", "service")
     session.run("python", "-m", "bench", *session.posargs)
 
@@ -111,7 +111,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy strict over tasks, refservice, tests and this file."""
+    """mypy strict over contract, tasks, refservice, tests, bench and this file."""
     _install(session, "typecheck")
     session.run("mypy", *session.posargs)
 
