@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 
 from contract.messages import error_code_of, is_ack_for, start_message
-from contract.rules import NO_RUN, Message, Violation
+from contract.rules import NO_RUN, Message, RunIds, Violation
 
 from .sockets import new_id, padded_ping
 from .test_runs import RUN_RULES
@@ -132,7 +132,9 @@ async def test_bad_input_gets_error_and_connection_stays_usable(mc: Check) -> No
     (user,) = mc.users(1, "bad-input")
     session = await mc.connect(user)
     dialect = mc.dialect
-    for what, kind, frame in bad_frames(dialect, new_id("thread")):
+    thread_id = new_id("thread")
+    mc.ledger.add(RunIds(thread_id=thread_id, user_id=user.user))  # a lenient server's run
+    for what, kind, frame in bad_frames(dialect, thread_id):
         problem = await answer_bad_frame(session, kind, frame)
         if session.closed:
             closed = f"it closed with {session.close_code}"
