@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
 from websockets.typing import Subprotocol
 
@@ -65,19 +66,20 @@ class Gatekeeper:
         self.secret = secret
         self.fault = fault
         self.ws_path, self.health_path = paths
+        # connections accepted only to be refused; weak: a handshake that fails later leaves none
+        self.refusals: WeakKeyDictionary[ServerConnection, Refusal] = WeakKeyDictionary()
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer /health, 404 unknown paths, refuse bad tokens; let good handshakes through.
 
         `connection.username` is where websockets keeps the authenticated user (see its
-        basic_auth); a refusal to send after accepting is kept on the connection too.
+        basic_auth); a refusal to send after accepting waits in `refusals` for the handler.
         """
         path = urlsplit(request.path).path
         if path == self.health_path:
             return self.answer_health(connection)
         if path != self.ws_path:
             return connection.respond(HTTPStatus.NOT_FOUND, f"no such path: {path}\n")
-        connection.refusal = None  # type: ignore[attr-defined]
         try:
             if not faults.checks_tokens(self.fault):
                 connection.username = self.identify_unchecked(request)
@@ -132,7 +134,7 @@ class Gatekeeper:
         if dialect.reject_error_frame:
             code = dialect.reject_error_codes[0] if dialect.reject_error_codes else "AUTH_FAILED"
             logger.info("token refused after the handshake (%s): %s", code, exc.reason)
-            connection.refusal = Refusal(code, str(exc))  # type: ignore[attr-defined]
+            self.refusals[connection] = Refusal(code, str(exc))
             return None
         logger.info("handshake rejected with 401: %s", exc.reason)
         response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")

@@ -93,7 +93,7 @@ class AgentService:
     # -- connections -------------------------------------------------------------------
 
     async def handle_connection(self, websocket: ServerConnection) -> None:
-        refusal: Refusal | None = getattr(websocket, "refusal", None)
+        refusal = self.gate.refusals.pop(websocket, None)
         if refusal is not None:
             await self.refuse(websocket, refusal)
             return

@@ -257,7 +257,6 @@ async def _probe_socket(plan: Plan) -> list[ProbeResult]:
                     open_timeout=None,
                     ping_interval=None,
                     close_timeout=plan.bound,
-                    max_size=None,
                     user_agent_header=USER_AGENT,
                     logger=QUIET_LOGGER,  # its DEBUG lines would carry the Authorization header
                 )
