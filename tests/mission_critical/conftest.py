@@ -20,8 +20,8 @@ import pytest
 
 from .client import ContractError
 from .environment import Settings, UsageError, read_settings
-from .latency import format_summary, summarize_all
-from .report_data import all_figures, build, write
+from .latency import format_summary
+from .report_data import build, write
 from .runner import Check, Runner, check_signature
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{len(runner.items)} checks ran at once (concurrency {facts['mc_concurrency']}) "
             f"in {runner.wall:.2f} s; latency from each request:"
         )
-        for line in format_summary(summarize_all(all_figures(runner))).splitlines():
+        for line in format_summary(runner.latency).splitlines():
             terminalreporter.write_line(f"  {line}")
     if SKIPPED and not settings.allow_skips:
         terminalreporter.write_line(SKIPS_FAIL.format(count=len(SKIPPED)), red=True, bold=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from contract.dialect import DialectError, load_dialect
+from contract.dialect import MAX_FRAME_LIMIT, DialectError, load_dialect
 from contract.files import FileError, read_text_file
 
 from .tokens import AuthLimitError, Credential, TokenSource, UsageError, read_tokens
@@ -218,7 +218,9 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
             f"MC_RUN_TIMEOUT={run_timeout:g} is below MC_TIMEOUT={timeout:g}: a whole run "
             f"cannot be bounded tighter than a single wait"
         )
-    max_frame = read_count(environ, "MC_MAX_FRAME", str(dialect.max_frame), MIN_FRAME, 2**28)
+    max_frame = read_count(
+        environ, "MC_MAX_FRAME", str(dialect.max_frame), MIN_FRAME, MAX_FRAME_LIMIT
+    )
     return Settings(
         ws_url=ws_url,
         http_url=http_url,

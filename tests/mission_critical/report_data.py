@@ -15,39 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 from contract.rules import NO_RUN, type_of
 
+from .client import RAW_LIMIT
 from .environment import redact_url
-from .latency import budget_violation, run_figures, summarize_all
+from .latency import budget_violation
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+    Scrub = Callable[[str], str]
     from pathlib import Path
 
     from contract.routing import Entry
     from contract.rules import Violation
 
     from .client import Session
-    from .latency import RunFigures
     from .runner import Check, Outcome, Runner
 
 FORMAT = "mission-critical-suite-data/1"
-RAW_LIMIT = 2000
 MAX_MESSAGES = 200
 MAX_TIMELINES = 20
 JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 FIELDS = ("run_id", "thread_id", "user_id", "tool_name", "execution_id")
 
 
-def all_figures(runner: Runner) -> list[RunFigures]:
-    """The latency of every run the suite started, per check."""
-    return [
-        run_figures(check.nodeid, run)
-        for check in runner.checks.values()
-        for session in check.sessions
-        for run in session.demux.runs
-    ]
-
-
-def message_row(entry: Entry, since: float, marked: bool, scrub: Any) -> dict[str, Any]:
+def message_row(entry: Entry, since: float, marked: bool, scrub: Scrub) -> dict[str, Any]:
     row: dict[str, Any] = {
         "at_ms": round((entry.at - since) * 1000, 3),
         "type": type_of(entry.message),
@@ -66,7 +57,7 @@ def timeline(
     entries: Sequence[Entry],
     since: float,
     marks: set[int],
-    scrub: Any,
+    scrub: Scrub,
     ids: dict[str, str | None],
 ) -> dict[str, Any]:
     rows = [message_row(e, since, i in marks, scrub) for i, e in enumerate(entries[:MAX_MESSAGES])]
@@ -78,7 +69,7 @@ def timeline(
     }
 
 
-def find_timeline(check: Check, violation: Violation, scrub: Any) -> dict[str, Any] | None:
+def find_timeline(check: Check, violation: Violation, scrub: Scrub) -> dict[str, Any] | None:
     """The run `violation` is about as its connection saw it, or the connection's messages that
     were not its own (isolation, stray ids); None when it names no run."""
     sessions: list[Session] = [s for s in check.sessions if s.user == violation.user]
@@ -107,7 +98,7 @@ def find_timeline(check: Check, violation: Violation, scrub: Any) -> dict[str, A
 
 
 def check_entry(
-    check: Check, item_name: str, outcome: Outcome, rules: Sequence[str], scrub: Any
+    check: Check, item_name: str, outcome: Outcome, rules: Sequence[str], scrub: Scrub
 ) -> dict[str, Any]:
     if outcome.skipped is not None:
         state = "skipped"
@@ -169,8 +160,7 @@ def build(
     def scrub(value: str) -> str:
         return JWT_LIKE.sub("***", secret_scrub(value))
 
-    figures = all_figures(runner)
-    summary = summarize_all(figures)
+    figures, summary = runner.figures, runner.latency
     budgets = []
     for metric, budget_s in settings.budgets.items():
         p95 = summary[metric]["p95"]

@@ -7,8 +7,9 @@
         3. every connection stays open, and read, until the last scenario ended and MC_GRACE
            passed since the last agent_completed: a late event breaks completed-last whenever
            it comes, and every connection sees everyone else's traffic
-        4. all connections close; routing settles across all of them; each check's deferred
-           judgements run; the data file is written (report_data.py)
+        4. all connections close; routing settles across all of them; every run's latency is
+           figured once; each check's deferred judgements run; the data file is written
+           (report_data.py)
 
 A scenario is the check's own `async def test_...(mc: Check, ...)` function: pytest collects it,
 the runner calls it, and `conftest.pytest_pyfunc_call` turns its Outcome into the item's verdict.
@@ -29,6 +30,7 @@ from contract.rules import EVENT_TYPES, NO_RUN, Violation
 from .client import ContractError, Session, UserSlots
 from .environment import AuthLimitError, Credential, redact_url
 from .event_schemas import schema_errors
+from .latency import RunFigures, run_figures, summarize_all
 from .sockets import Endpoint, HandshakeError, make_ssl_context, open_socket
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from contract.dialect import AuthMethod
     from contract.rules import RuleId
 
-    from .environment import Settings
+    from .environment import Metric, Settings
 
     Scenario = Callable[..., Awaitable[None]]
     Judgement = Callable[[], list[Violation]]
@@ -187,6 +189,8 @@ class Runner:
         self.started_at = 0.0
         self.wall = 0.0
         self.scenario_bound = 2 * settings.run_timeout + 8 * settings.timeout + SCENARIO_SLACK
+        self.figures: list[RunFigures] = []  # every run's latency, once routing has settled
+        self.latency: dict[Metric, dict[str, float | int | None]] = summarize_all([])
 
     def outcome(self, nodeid: str) -> Outcome:
         """The outcome of one item (the first call runs every scenario)."""
@@ -231,6 +235,13 @@ class Runner:
         await self.listen_out()
         await asyncio.gather(*(session.close() for session in self.sessions))
         settle_all([session.demux for session in self.sessions])
+        self.figures = [
+            run_figures(check.nodeid, run)
+            for check in self.checks.values()
+            for session in check.sessions
+            for run in session.demux.runs
+        ]
+        self.latency = summarize_all(self.figures)
         for item, outcome in zip(self.items, outcomes, strict=True):
             check = self.checks[item.nodeid]
             if outcome.skipped is None and outcome.crashed is None:
