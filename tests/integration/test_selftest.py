@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,34 +252,36 @@ def start_case(
     return Running(case, suite, service, time.monotonic())
 
 
+def run_case(
+    case: Case,
+    launcher: ServiceLauncher,
+    secret: str,
+    work: Path,
+    silent_port: int,
+    deadline: float,
+) -> SuiteResult:
+    """One case to its end: its service, its suite (killed at the deadline), then its result."""
+    running = start_case(case, launcher, secret, work, silent_port)
+    try:
+        running.suite.wait(max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        running.suite.kill()
+        running.suite.wait()
+    finally:
+        if running.service is not None:
+            stop_process(running.service)
+    return collect(running, work)
+
+
 def run_suites(launcher: ServiceLauncher, secret: str, work: Path) -> dict[str, SuiteResult]:
     """Run every case's suite, PARALLEL at a time, each against its own service."""
     deadline = time.monotonic() + SUITE_TIMEOUT
-    waiting, running = list(CASES), list[Running]()
-    results: dict[str, SuiteResult] = {}
-    with silent_listener() as silent_port:
-        try:
-            while waiting or running:
-                while waiting and len(running) < PARALLEL:
-                    running.append(start_case(waiting.pop(0), launcher, secret, work, silent_port))
-                done = [r for r in running if r.suite.poll() is not None]
-                if not done:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)  # polling a dozen children; nothing to await here
-                    continue
-                for finished in done:
-                    running.remove(finished)
-                    if finished.service is not None:
-                        stop_process(finished.service)
-                    results[finished.case.name] = collect(finished, work)
-        finally:
-            for left in running:
-                left.suite.kill()
-                left.suite.wait()
-                if left.service is not None:
-                    stop_process(left.service)
-    return results
+    with silent_listener() as port, ThreadPoolExecutor(PARALLEL) as pool:
+        jobs = {
+            case.name: pool.submit(run_case, case, launcher, secret, work, port, deadline)
+            for case in CASES
+        }
+        return {name: job.result() for name, job in jobs.items()}
 
 
 def collect(finished: Running, work: Path) -> SuiteResult:
