@@ -20,7 +20,6 @@ within MC_RUN_TIMEOUT + 3 s.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench.figures import Goal, Metric, Sample, at_most, not_run
-from bench.procs import ROOT, TMP, log, run_backend, run_child
+from bench.procs import ROOT, TMP, log, run_backend, run_child, suite_environ
 
 Case = Literal["default", "delay_0_5", "delay_1_5", "never_answer"]
 BACKEND_ARGS: dict[Case, tuple[str, ...]] = {
@@ -79,8 +78,8 @@ def old_suite() -> Path | str:
 
 
 def run_old_suite(where: Path, url: str, http: str, secret: str) -> Rep:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MC_", "PYTEST_"))}
-    env.update({"MC_WS_URL": url, "MC_HTTP_URL": http, "MC_JWT_SECRET": secret})
+    env = suite_environ(url, http, secret, "concurrency benchmark (the old suite)")
+    del env["PYTHONPATH"]  # this checkout's tests/ must not stand in for the old one
     argv = [sys.executable, "-m", "pytest", "tests/mission_critical", "-p", "no:cacheprovider"]
     child = run_child([*argv, "-q"], timeout=CHILD_TIMEOUT, env=env, cwd=where)
     return Rep(child.seconds, child.returncode == 0, None)
@@ -89,18 +88,7 @@ def run_old_suite(where: Path, url: str, http: str, secret: str) -> Rep:
 def run_suite(url: str, http: str, secret: str, *, sequential: bool, label: str) -> Rep:
     data = TMP / f"concurrency-{label}.json"
     data.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
-    env.update(
-        {
-            "MC_WS_URL": url,
-            "MC_HTTP_URL": http,
-            "MC_JWT_SECRET": secret,
-            "MC_ENV": "bench",
-            "MC_ENV_REASON": "concurrency benchmark",
-            "MC_REPORT_DATA": str(data),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
+    env = suite_environ(url, http, secret, "concurrency benchmark", MC_REPORT_DATA=str(data))
     if sequential:
         env["MC_CONCURRENCY"] = "1"
     argv = [sys.executable, "-m", "pytest", "tests/mission_critical", "-p", "no:cacheprovider"]

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 
 from bench.figures import Metric, Sample, below, ratio_at_least
-from bench.procs import ROOT, TMP, log, run_backend, run_child
+from bench.procs import ROOT, TMP, log, run_backend, run_child, suite_environ
 
 EVENTS_PER_RUN = 6  # agent_started, thinking, tool_executing, tool_completed, thinking, completed
 CHILD_TIMEOUT = 180.0
@@ -38,19 +38,14 @@ class Rep:
 def run_suite(url: str, http: str, secret: str, users: int) -> Rep:
     out = TMP / f"probe-{os.getpid()}.json"
     out.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MC_")}
-    env.update(
-        {
-            "MC_WS_URL": url,
-            "MC_HTTP_URL": http,
-            "MC_JWT_SECRET": secret,
-            "MC_USERS": str(users),
-            "MC_GRACE": "0",
-            "MC_ENV": "bench",
-            "MC_ENV_REASON": "load benchmark",
-            "BENCH_PROBE_OUT": str(out),
-            "PYTHONPATH": str(ROOT),
-        }
+    env = suite_environ(
+        url,
+        http,
+        secret,
+        "load benchmark",
+        MC_USERS=str(users),
+        MC_GRACE="0",
+        BENCH_PROBE_OUT=str(out),
     )
     argv = [sys.executable, "-m", "pytest", "tests/mission_critical", "-k", "many_users"]
     argv += ["-p", "no:cacheprovider", "-p", "bench.suite_probe", "-q"]

@@ -28,6 +28,21 @@ def log(message: str) -> None:
     print(f"bench: {message}", flush=True)
 
 
+def suite_environ(url: str, http: str, secret: str, reason: str, **extra: str) -> dict[str, str]:
+    """The environment of a suite child aimed at a backend: none of ours MC_*, these instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MC_", "PYTEST_"))}
+    env.update(
+        MC_WS_URL=url,
+        MC_HTTP_URL=http,
+        MC_JWT_SECRET=secret,
+        MC_ENV="bench",
+        MC_ENV_REASON=reason,
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
 @dataclass(frozen=True)
 class Child:
     """A finished child: exit code, wall seconds, peak RSS (MiB, it and its waited children)."""
