@@ -18,33 +18,69 @@ import socket
 import ssl
 
 CHUNK = 65536
-
-
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF or an error, then close the far side (TLS cannot half-close)."""
-    try:
-        while data := await reader.read(CHUNK):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError):
-        pass
-    finally:
-        writer.close()
+LINGER = 5.0  # seconds at most to keep reading a client after the backend closed (see forward)
+QUIET = 0.25  # a client that sent nothing for this long is done sending
 
 
 async def forward(
     upstream_port: int, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
 ) -> None:
+    """Copy bytes both ways. When the backend closes first, the client is read (and what it
+    sends dropped) until it closes too or stops sending (QUIET), for at most LINGER, before its
+    connection is closed:
+    closing on a client that is still sending (a frame the backend refused) would reset the
+    connection and could discard the backend's last frames, a close frame among them, before
+    the client reads them. Real terminators linger the same way (nginx's lingering_close)."""
     try:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
     except OSError:
         client_writer.close()
         return
-    await asyncio.gather(
-        pipe(client_reader, upstream_writer),
-        pipe(upstream_reader, client_writer),
-        return_exceptions=True,
-    )
+    upstream_gone, client_gone = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    last_read = [loop.time()]
+
+    async def from_client() -> None:
+        try:
+            while data := await client_reader.read(CHUNK):
+                last_read[0] = loop.time()
+                if upstream_gone.is_set():
+                    continue  # lingering: read and drop
+                try:
+                    upstream_writer.write(data)
+                    await upstream_writer.drain()
+                except ConnectionError:
+                    upstream_gone.set()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            client_gone.set()
+            upstream_writer.close()
+
+    async def to_client() -> None:
+        try:
+            while data := await upstream_reader.read(CHUNK):
+                client_writer.write(data)
+                await client_writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            upstream_gone.set()
+            await linger()
+            client_writer.close()  # TLS cannot half-close
+
+    async def linger() -> None:
+        """Until the client closed, or sent nothing for QUIET, or LINGER passed."""
+        deadline = loop.time() + LINGER
+        while not client_gone.is_set() and (now := loop.time()) < deadline:
+            quiet = now - last_read[0]
+            if quiet >= QUIET:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(QUIET - quiet, deadline - now)):
+                    await client_gone.wait()
+
+    await asyncio.gather(from_client(), to_client(), return_exceptions=True)
 
 
 async def serve(listener: socket.socket, upstream_port: int, cert_chain: str) -> None:
