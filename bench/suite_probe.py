@@ -50,7 +50,7 @@ def _wrap_demux(cls: Any) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:  # noqa: ARG001 - hook signature
     for name, module in list(sys.modules.items()):
-        if name.endswith("mission_critical.client") and hasattr(module, "Session"):
+        if name.endswith("mission_critical.engine.client") and hasattr(module, "Session"):
             _wrap_session(module.Session)
         if name == "contract.routing" and hasattr(module, "Demux"):
             _wrap_demux(module.Demux)

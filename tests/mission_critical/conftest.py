@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .client import ContractError
-from .environment import Settings, UsageError, read_settings
-from .latency import format_summary
-from .report_data import build, write
-from .runner import Check, Runner, check_signature
+from .engine.client import ContractError
+from .engine.environment import Settings, UsageError, read_settings
+from .engine.latency import format_summary
+from .engine.report_data import build, write
+from .engine.runner import Check, Runner, check_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable

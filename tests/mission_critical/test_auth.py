@@ -17,15 +17,15 @@ from contract.dialect import AUTH_METHODS, DialectError, load_dialect
 from contract.messages import error_code_of, start_message
 from contract.rules import FrameError, parse_frame, type_of
 
-from .sockets import HandshakeError, open_socket, read_close_code
+from .engine.sockets import HandshakeError, open_socket, read_close_code
+from .engine.tokens import MALFORMED_TOKEN
 from .test_runs import RUN_RULES
-from .tokens import MALFORMED_TOKEN
 
 if TYPE_CHECKING:
     from contract.dialect import AuthMethod, Dialect
 
-    from .runner import Check
-    from .sockets import Endpoint
+    from .engine.runner import Check
+    from .engine.sockets import Endpoint
 
 pytestmark = pytest.mark.mission_critical
 

@@ -14,7 +14,7 @@ import pytest
 from .test_runs import RUN_RULES
 
 if TYPE_CHECKING:
-    from .runner import Check
+    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -12,7 +12,7 @@ import pytest
 from contract.messages import error_code_of, is_ack_for, start_message
 from contract.rules import NO_RUN, Message, RunIds, Violation
 
-from .sockets import new_id, padded_ping
+from .engine.sockets import new_id, padded_ping
 from .test_runs import RUN_RULES
 
 if TYPE_CHECKING:
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     from contract.dialect import Dialect
 
-    from .client import Session
-    from .runner import Check
+    from .engine.client import Session
+    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 

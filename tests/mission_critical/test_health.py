@@ -9,12 +9,12 @@ import pytest
 
 from contract.rules import NO_RUN, Violation
 
-from .environment import redact_url
-from .health import fetch_health
-from .sockets import make_ssl_context
+from .engine.environment import redact_url
+from .engine.health import fetch_health
+from .engine.sockets import make_ssl_context
 
 if TYPE_CHECKING:
-    from .runner import Check
+    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .environment import METRICS
-from .latency import budget_violation
+from .engine.environment import METRICS
+from .engine.latency import budget_violation
 
 if TYPE_CHECKING:
     from contract.rules import Violation
 
-    from .environment import Metric
-    from .runner import Check
+    from .engine.environment import Metric
+    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -21,7 +21,7 @@ from contract.rules import (
     normalize,
     parse_frame,
 )
-from tests.mission_critical.event_schemas import schema_errors
+from tests.mission_critical.engine.event_schemas import schema_errors
 from tests.unit.wire_events import CLEAN, IDS, OTHER, SHAPES, USER, wire
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"

@@ -16,12 +16,12 @@ import pytest
 from contract.dialect import load_dialect
 from contract.routing import Demux, Ledger
 from contract.rules import FrameError, RunIds, check_run, normalize, parse_frame
-from tests.mission_critical.environment import MIN_FRAME
-from tests.mission_critical.event_schemas import schema_errors
-from tests.mission_critical.health import fetch_health
-from tests.mission_critical.sockets import padded_ping
+from tests.mission_critical.engine.environment import MIN_FRAME
+from tests.mission_critical.engine.event_schemas import schema_errors
+from tests.mission_critical.engine.health import fetch_health
+from tests.mission_critical.engine.sockets import padded_ping
+from tests.mission_critical.engine.tokens import unsecured_token
 from tests.mission_critical.test_connection import bad_frames, judge_error_code
-from tests.mission_critical.tokens import unsecured_token
 from tests.unit.wire_events import CLEAN, IDS, OTHER, USER, event
 
 if TYPE_CHECKING:

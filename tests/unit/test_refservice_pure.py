@@ -21,7 +21,7 @@ from refservice.messages import (
     parse_client_message,
     render_message,
 )
-from tests.mission_critical.event_schemas import schema_errors
+from tests.mission_critical.engine.event_schemas import schema_errors
 
 REFERENCE, NETRA = load_dialect("reference"), load_dialect("netra")
 

@@ -9,7 +9,7 @@ import pytest
 
 from contract.routing import Demux, Ledger, settle_all
 from contract.rules import RunIds, check_run, normalize
-from tests.mission_critical.event_schemas import schema_errors
+from tests.mission_critical.engine.event_schemas import schema_errors
 from tests.unit.wire_events import CLEAN, OTHER, USER, event
 
 MINE = RunIds(thread_id=None, user_id=USER)  # what the suite knows of an order run up front

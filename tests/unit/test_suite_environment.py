@@ -1,4 +1,4 @@
-"""The suite's reading of its environment (tests/mission_critical/environment.py)."""
+"""The suite's reading of its environment (tests/mission_critical/engine/environment.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 
 from contract.dialect import load_dialect
-from tests.mission_critical.environment import read_settings
-from tests.mission_critical.tokens import AuthLimitError, TokenSource, UsageError
+from tests.mission_critical.engine.environment import read_settings
+from tests.mission_critical.engine.tokens import AuthLimitError, TokenSource, UsageError
 
 TARGET = {"MC_WS_URL": "ws://127.0.0.1:8000/ws", "MC_JWT_SECRET": "k" * 40}
 

@@ -13,7 +13,7 @@ import pytest
 from tasks.errors import SettingsError
 from tasks.settings import KEYS, SET_BY_THE_GATE, Secret, field_name, load_settings
 from tasks.target import Target
-from tests.mission_critical.environment import UsageError, read_settings
+from tests.mission_critical.engine.environment import UsageError, read_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_KEYS = [key for key, spec in KEYS.items() if spec.suite]
