@@ -13,9 +13,9 @@ import nox
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tasks import gate
-from tasks.choose import Requested
-from tasks.errors import GateError
+from tasks.environments.choose import Requested
 from tasks.settings import load_settings
+from tasks.settings.errors import GateError
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -64,7 +64,7 @@ def mission_critical_local(session: nox.Session) -> None:
 @nox.session(default=False)
 def docker_cleanup(session: nox.Session) -> None:
     """Remove compose stacks left behind by runs that were killed outright."""
-    from tasks import docker  # noqa: PLC0415 - only this session needs the docker SDK
+    from tasks.environments import docker  # noqa: PLC0415 - only this session needs the docker SDK
 
     try:
         docker.sweep(load_settings(), log=session.log)
@@ -75,7 +75,7 @@ def docker_cleanup(session: nox.Session) -> None:
 @nox.session(name="probe-staging", default=False)
 def probe_staging(session: nox.Session) -> None:
     """Run the staging probes (health, handshake, ping) alone and print a table."""
-    from tasks import staging  # noqa: PLC0415 - only this session needs the probes
+    from tasks.environments import staging  # noqa: PLC0415 - only this session needs the probes
 
     try:
         results = staging.probe_staging(load_settings(), session.log)

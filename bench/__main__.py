@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from bench import concurrency, figures, load, readiness, runs, table, unavailable
 from bench.procs import ROOT, TMP, log
-from tasks.errors import GateError
 from tasks.settings import load_settings
+from tasks.settings.errors import GateError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def docker_state() -> tuple[str | None, DockerClient | None, dict[str, str]]:
     """(None, client, why not for each missing compose family) or (why not, None, {})."""
-    from tasks import docker  # noqa: PLC0415 - the docker SDK only when measuring
-    from tasks.docker.compose import find_compose  # noqa: PLC0415
-    from tasks.docker.engine import connect_engine  # noqa: PLC0415
+    from tasks.environments import docker  # noqa: PLC0415 - the docker SDK only when measuring
+    from tasks.environments.docker.compose import find_compose  # noqa: PLC0415
+    from tasks.environments.docker.engine import connect_engine  # noqa: PLC0415
 
     settings = load_settings(ROOT)
     try:

@@ -3,9 +3,9 @@
 The reference backend prints ``READY ... listening_at=<epoch>`` the moment it listens (inside its
 container too: container and host read the same kernel clock, no time namespace is involved).
 
-* local: ``tasks.local.start_service``; its ``ready_at - listening_at``.
-* docker: ``tasks.docker.serve_docker`` as the gate enters it; the moment it yields minus the
-  READY line's ``listening_at`` read back from the container's log.
+* local: ``tasks.environments.local.start_service``; its ``ready_at - listening_at``.
+* docker: ``tasks.environments.docker.serve_docker`` as the gate enters it; the moment it yields
+  minus the READY line's ``listening_at`` read back from the container's log.
 * anchor (docker): ``docker compose up --wait`` does not exist in docker-compose 1.29 (the only
   compose here), so it is emulated on the same stack, in the same rep: the container's
   healthcheck status checked every 500 ms (compose v2's interval, counted from the container's
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from bench.figures import Goal, Metric, Sample, below, both, not_run
 from bench.procs import ROOT, TMP, log
-from tasks.errors import GateError
-from tasks.local import start_service, stop_service
+from tasks.environments.local import start_service, stop_service
 from tasks.settings import Secret, Settings, load_settings
+from tasks.settings.errors import GateError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -64,8 +64,8 @@ def measure_local(settings: Settings, reps: int) -> Metric:
         "ms",
         Sample.of(lags),
         goal=LAG_GOAL,
-        note="tasks.local.start_service: the READY line on the child's stdout, read as it comes"
-        " (no anchor: a process has no healthcheck to wait for)",
+        note="tasks.environments.local.start_service: the READY line on the child's stdout, read "
+        "as it comes (no anchor: a process has no healthcheck to wait for)",
         digits=2,
     )
 
@@ -111,7 +111,7 @@ def _listening_at(client: DockerClient, container: str) -> float:
 def measure_docker(settings: Settings, reps: int) -> Metric:
     import docker  # noqa: PLC0415 - only when Docker is measured
 
-    from tasks.docker import serve_docker  # noqa: PLC0415
+    from tasks.environments.docker import serve_docker  # noqa: PLC0415
 
     client = docker.from_env(timeout=30)
     lags: list[float] = []
@@ -134,9 +134,9 @@ def measure_docker(settings: Settings, reps: int) -> Metric:
         ANCHOR,
         Sample.of(anchor),
         both(LAG_GOAL, Goal("<= 0.2x the anchor", lambda _v, r: r is not None and r <= 0.2)),
-        "tasks.docker.serve_docker (health + WebSocket handshake probes, backoff from 50 ms); "
-        "listening moment from the container's READY line. The anchor is an emulation on the "
-        "same stack and rep, since compose 1.29 has no --wait: the healthcheck status read on "
+        "tasks.environments.docker.serve_docker (health + WebSocket handshake probes, backoff from "
+        "50 ms); listening moment from the container's READY line. The anchor is an emulation on "
+        "the same stack and rep, since compose 1.29 has no --wait: the healthcheck status read on "
         "compose v2's 500 ms schedule; with the compose file's interval of 5 s the first "
         "healthcheck runs 5 s after the container starts",
     )

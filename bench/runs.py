@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bench.figures import Metric, Sample, at_most, below, none_at_all, not_run
 from bench.procs import ROOT, TMP, log, processes_marked, run_child
-from tasks.docker.labels import LABEL_OWNER_PID, LABEL_PROJECT
+from tasks.environments.docker.labels import LABEL_OWNER_PID, LABEL_PROJECT
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -95,7 +95,7 @@ def _remove_leftovers(client: DockerClient | None, marker: str, pid: int) -> Non
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(line.split()[0]), signal.SIGKILL)
     if client is not None:
-        from tasks.docker.labels import list_stacks, remove_stack  # noqa: PLC0415
+        from tasks.environments.docker.labels import list_stacks, remove_stack  # noqa: PLC0415
 
         for stack in list_stacks(client):
             if stack.owner_pid == pid or stack.project.startswith(f"mcg-{pid}-"):

@@ -4,8 +4,8 @@ Prints one JSON line: the milliseconds from the call to the verdict (the docker 
 included: nothing has imported it yet), and the verdict's first line.
 
 * harness: ``tasks.gate.observe("docker", settings)``, the call the gate makes for auto (it
-  imports ``tasks.docker`` and the SDK lazily, then ``observe_docker``); settings are loaded first,
-  as the gate does before it decides.
+  imports ``tasks.environments.docker`` and the SDK lazily, then ``observe_docker``); settings
+  are loaded first, as the gate does before it decides.
 * anchor: ``docker.from_env()`` with its defaults, then ``.ping()`` (what testcontainers does).
 """
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# invoke puts this folder itself at the front of sys.path before importing the package; then
-# `import docker` inside tasks/ would find tasks/docker/ instead of the docker SDK. Our modules
-# import each other as `tasks.x`, so the folder is not needed there.
+# invoke puts this folder itself at the front of sys.path before importing the package; then a
+# folder in here (settings/, report/, environments/) would shadow any top-level module of that
+# name. Our modules import each other as `tasks.x`, so the folder is not needed there.
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
 

@@ -16,8 +16,11 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tasks import choose, report, report_html, suite_data
-from tasks.errors import (
+from tasks import report
+from tasks.environments import choose
+from tasks.report.outputs import REPORTS, check_outputs, writing
+from tasks.settings import KEYS, EnvName, Settings, load_settings
+from tasks.settings.errors import (
     ArgumentError,
     BringUpError,
     GateError,
@@ -25,9 +28,7 @@ from tasks.errors import (
     ProbeError,
     VerdictError,
 )
-from tasks.outputs import REPORTS, check_outputs, writing
-from tasks.quoting import quote
-from tasks.settings import KEYS, EnvName, Settings, load_settings
+from tasks.settings.quoting import quote
 from tasks.signals import terminate_as_interrupt
 from tasks.target import Target, redact_url
 
@@ -40,7 +41,7 @@ OWN_REPORT = "the gate writes the suite's JUnit report itself, to MC_REPORT_DIR;
 
 def observe(env: EnvName, settings: Settings) -> choose.Observation:
     if env == "docker":
-        from tasks import docker  # noqa: PLC0415 - the docker SDK only when docker is asked
+        from tasks.environments import docker  # noqa: PLC0415 - the docker SDK only when docker is asked
 
         return docker.observe_docker(settings)
     if env == "staging":
@@ -52,14 +53,14 @@ def serve(
     env: EnvName, settings: Settings, *, python: str, log: Log, reason: str
 ) -> AbstractContextManager[Target]:
     if env == "docker":
-        from tasks import docker  # noqa: PLC0415
+        from tasks.environments import docker  # noqa: PLC0415
 
         return docker.serve_docker(settings, log=log, reason=reason)
     if env == "staging":
-        from tasks import staging  # noqa: PLC0415
+        from tasks.environments import staging  # noqa: PLC0415
 
         return staging.serve_staging(settings, log=log, reason=reason)
-    from tasks import local  # noqa: PLC0415
+    from tasks.environments import local  # noqa: PLC0415
 
     return local.serve_local(settings, python=python, log=log, reason=reason)
 
@@ -180,7 +181,7 @@ def _run_once(
                 data = _take_data(summary, junit, scrub, ran="suite" in summary.phases)
             unwritten = _write_reports(summary, junit, json_path)
             try:
-                report_html.write_page(summary, data, html, scrub)
+                report.write_page(summary, data, html, scrub)
             except OSError as exc:
                 summary.html_path = ""
                 log(f"note: the HTML report was not written ({html}: {exc.strerror})")
@@ -221,7 +222,7 @@ def suite_data_file(junit: Path) -> Path:
 
 def _take_data(
     summary: report.Summary, junit: Path, scrub: Callable[[str], str], *, ran: bool
-) -> suite_data.SuiteData:
+) -> report.SuiteData:
     """Read the suite's data file and put its latency figures into the summary.
 
     The file is uploaded with the other reports, so it is scrubbed in place first (the suite
@@ -234,7 +235,7 @@ def _take_data(
             path.write_text(clean, encoding="utf-8")
     data = report.load_suite_data(path, junit, scrub, ran=ran)
     summary.suite_data_problem = data.problem
-    summary.latency = suite_data.latency_facts(data.latency)
+    summary.latency = report.latency_facts(data.latency)
     return data
 
 

@@ -17,10 +17,10 @@ from invoke.exceptions import Exit
 from invoke.tasks import Task, task
 
 from tasks import gate
-from tasks.choose import Requested
-from tasks.errors import GateError
-from tasks.outputs import check_outputs
+from tasks.environments.choose import Requested
+from tasks.report.outputs import check_outputs
 from tasks.settings import EnvName, Settings, load_settings
+from tasks.settings.errors import GateError
 from tasks.signals import terminate_as_interrupt
 
 
@@ -54,7 +54,7 @@ def _settings(*writes_for: EnvName) -> Settings:
 @_step
 def serve(c: Context, fault: str = "") -> None:
     """Run the reference backend in the foreground until Ctrl-C (--fault NAME breaks a rule)."""
-    from tasks import local  # noqa: PLC0415
+    from tasks.environments import local  # noqa: PLC0415
 
     reason = "inv local.serve"
     with local.serve_local(
@@ -75,7 +75,7 @@ def serve(c: Context, fault: str = "") -> None:
 @_step
 def build(c: Context) -> None:
     """Build the service image (and, without a registry, its local base image)."""
-    from tasks import docker  # noqa: PLC0415
+    from tasks.environments import docker  # noqa: PLC0415
 
     docker.build(_settings("docker"), log=print)
 
@@ -83,7 +83,7 @@ def build(c: Context) -> None:
 @_step
 def up(c: Context) -> None:
     """Start a stack and leave it running; prints its URLs."""
-    from tasks import docker  # noqa: PLC0415
+    from tasks.environments import docker  # noqa: PLC0415
 
     target = docker.up(_settings("docker"), log=print)
     print(f"WebSocket: {target.ws_url}\nHealth:    {target.http_url}/health")
@@ -92,7 +92,7 @@ def up(c: Context) -> None:
 @_step
 def down(c: Context, project: str = "") -> None:
     """Remove one stack (--project), or every stack of this gate that no live run owns."""
-    from tasks import docker  # noqa: PLC0415
+    from tasks.environments import docker  # noqa: PLC0415
 
     docker.down(_settings(), log=print, project=project or None)
 
@@ -100,7 +100,7 @@ def down(c: Context, project: str = "") -> None:
 @_step
 def logs(c: Context, project: str = "", tail: int = 100) -> None:
     """Print the last lines of each container's log."""
-    from tasks import docker  # noqa: PLC0415
+    from tasks.environments import docker  # noqa: PLC0415
 
     docker.logs(_settings(), log=print, project=project or None, tail=tail)
 
@@ -108,7 +108,7 @@ def logs(c: Context, project: str = "", tail: int = 100) -> None:
 @_step
 def sweep(c: Context) -> None:
     """Remove stacks left behind by runs that were killed outright."""
-    from tasks import docker  # noqa: PLC0415
+    from tasks.environments import docker  # noqa: PLC0415
 
     docker.sweep(_settings(), log=print)
 
@@ -119,7 +119,7 @@ def sweep(c: Context) -> None:
 @_step
 def probe(c: Context) -> None:
     """Run the staging probes and print a table."""
-    from tasks import staging  # noqa: PLC0415
+    from tasks.environments import staging  # noqa: PLC0415
 
     results = staging.probe_staging(_settings(), print)
     print(staging.format_probe_table(results))

@@ -2,15 +2,15 @@
 
 The suite reads nothing else, so anyone can aim it at any backend by setting the same variables
 by hand (docs/suite.md lists them). Its tuning variables are harness keys of the same name
-(``Key.suite`` in tasks/settings.py), forwarded here as validated; the rest come from the Target.
+(``Key.suite`` in tasks/settings/), forwarded here as validated; the rest come from the Target.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tasks.quoting import redact_url
 from tasks.settings import EnvName, Secret, Settings
+from tasks.settings.quoting import redact_url
 
 __all__ = ["Target", "redact_url"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tasks.local import read_ready_line, stop_service
+from tasks.environments.local import read_ready_line, stop_service
 from tests.integration.browser import find_chromium
 
 if TYPE_CHECKING:

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tasks import docker as mc_docker
-from tasks.docker.compose import Compose, find_compose
-from tasks.docker.engine import Engine, connect_engine
-from tasks.docker.image import BuiltImage, build_service_image
-from tasks.docker.labels import list_stacks
-from tasks.errors import UnavailableError
+from tasks.environments import docker as mc_docker
+from tasks.environments.docker.compose import Compose, find_compose
+from tasks.environments.docker.engine import Engine, connect_engine
+from tasks.environments.docker.image import BuiltImage, build_service_image
+from tasks.environments.docker.labels import list_stacks
 from tasks.settings import KEYS, Settings, load_settings
+from tasks.settings.errors import UnavailableError
 
 if TYPE_CHECKING:
     from tasks.target import Target
@@ -173,7 +173,7 @@ def check_target(target: Target) -> dict[str, object]:
 
     from websockets.sync.client import connect
 
-    from tasks.staging import mint_token
+    from tasks.environments.staging import mint_token
 
     assert target.ws_url.startswith("ws://127.0.0.1:")
     with urlopen(f"{target.http_url}/health", timeout=5) as response:  # noqa: S310

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.docker.compose import Compose, ComposeChoice, find_compose
-from tasks.docker.engine import Engine, connect_engine
-from tasks.errors import UnavailableError
+from tasks.environments.docker.compose import Compose, ComposeChoice, find_compose
+from tasks.environments.docker.engine import Engine, connect_engine
+from tasks.settings.errors import UnavailableError
 from tests.integration.docker_support import NoxRun, require
 from tests.integration.fake_engine import fake_engine
 

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks import docker as mc_docker
-from tasks.choose import choose_environment
-from tasks.docker.compose import Compose
-from tasks.docker.engine import Engine
-from tasks.docker.image import checkout_key
-from tasks.docker.labels import list_stacks
-from tasks.docker.stack import plan_stack, start_stack
-from tasks.errors import BringUpError, UnavailableError
+from tasks.environments import docker as mc_docker
+from tasks.environments.choose import choose_environment
+from tasks.environments.docker.compose import Compose
+from tasks.environments.docker.engine import Engine
+from tasks.environments.docker.image import checkout_key
+from tasks.environments.docker.labels import list_stacks
+from tasks.environments.docker.stack import plan_stack, start_stack
 from tasks.gate import observe
 from tasks.settings import Secret, Settings
+from tasks.settings.errors import BringUpError, UnavailableError
 from tests.integration.docker_support import (
     DATA,
     ROOT,

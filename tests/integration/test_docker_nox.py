@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.docker.compose import Compose
-from tasks.docker.engine import Engine
-from tasks.docker.labels import list_stacks
+from tasks.environments.docker.compose import Compose
+from tasks.environments.docker.engine import Engine
+from tasks.environments.docker.labels import list_stacks
 from tests.integration.docker_support import (
     NOX_TIMEOUT,
     ROOT,

@@ -32,7 +32,7 @@ def test_inv_lists_every_step() -> None:
 
 
 def test_a_docker_step_uses_the_docker_sdk_not_tasks_docker() -> None:
-    # invoke puts tasks/ itself on sys.path; the tasks/docker/ package must not shadow the SDK
+    # invoke puts tasks/ itself on sys.path; nothing in it may shadow the docker SDK
     done = inv("docker.sweep", DOCKER_HOST="unix:///nonexistent/docker.sock")
     assert done.returncode == 1
     assert "no Docker daemon socket at /nonexistent/docker.sock" in done.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import local
-from tasks.errors import BringUpError
+from tasks.environments import local
 from tasks.settings import Secret, Settings, load_settings
+from tasks.settings.errors import BringUpError
 
 
 def _settings(tmp_path: Path, **extra: str) -> Settings:

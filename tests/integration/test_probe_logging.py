@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tests.integration.conftest import ServiceLauncher
 
-from tasks.probes import Plan, probe_socket
-from tasks.staging import mint_token
+from tasks.environments.probes import Plan, probe_socket
+from tasks.environments.staging import mint_token
 
 
 class Keep(logging.Handler):

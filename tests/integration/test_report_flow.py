@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tasks import gate
-from tasks.errors import BringUpError, GateError, VerdictError
+from tasks.settings.errors import BringUpError, GateError, VerdictError
 from tests.unit.report_pages import DATA
 
 ROOT = Path(__file__).resolve().parents[2]

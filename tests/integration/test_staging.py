@@ -21,11 +21,9 @@ import trustme
 
 from contract.dialect import load_dialect
 from refservice import __version__
-from tasks.choose import DOCKER_TO_STAGING
-from tasks.errors import ProbeError, SettingsError
-from tasks.probes import probe_socket
-from tasks.settings import Settings, load_settings
-from tasks.staging import (
+from tasks.environments.choose import DOCKER_TO_STAGING
+from tasks.environments.probes import probe_socket
+from tasks.environments.staging import (
     ProbeResult,
     format_probe_table,
     mint_token,
@@ -33,6 +31,8 @@ from tasks.staging import (
     probe_staging,
     serve_staging,
 )
+from tasks.settings import Settings, load_settings
+from tasks.settings.errors import ProbeError, SettingsError
 from tests.integration import nox_runs
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks import report, report_html, suite_data
+from tasks import report
 from tasks.gate import _scrubber
+from tasks.report import suite_data
 
 DATA = Path(__file__).parent / "report_data"
 SECRET = "mc-hostile-secret-0123456789abcdef"  # in hostile.suite.json; the harness knows it
@@ -71,7 +72,7 @@ def render(name: str, directory: Path) -> Path:
     """Write the fixture's page into `directory`, as the harness does; its path."""
     data = load(name)
     path = directory / f"{name}.html"
-    report_html.write_page(summary_for(data, directory), data, path, scrubber())
+    report.write_page(summary_for(data, directory), data, path, scrubber())
     return path
 
 

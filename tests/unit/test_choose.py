@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.choose import (
+from tasks.environments.choose import (
     DOCKER_TO_STAGING,
     NO_ENVIRONMENT,
     Decision,
@@ -21,8 +21,8 @@ from tasks.choose import (
     choose_environment,
     observe_staging,
 )
-from tasks.errors import GateError, NoEnvironmentError, RequiredEnvironmentError
 from tasks.settings import EnvName, Settings, load_settings
+from tasks.settings.errors import GateError, NoEnvironmentError, RequiredEnvironmentError
 
 URL = "wss://staging.example.com/ws"
 DOCKER_DOWN = "cannot reach the Docker daemon: socket /var/run/docker.sock missing"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.docker.compose import Compose
-from tasks.docker.stack import StackPlan, plan_stack
+from tasks.environments.docker.compose import Compose
+from tasks.environments.docker.stack import StackPlan, plan_stack
 from tasks.settings import Secret, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,6 @@
 """Rule 2: every path the gate writes is checked before anything starts, and a write that fails
-anyway is one line (tasks/outputs.py); and the pytest arguments that would undo the gate's report.
+anyway is one line (tasks/report/outputs.py); and the pytest arguments that would undo the gate's
+report.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.choose import Requested, candidates
-from tasks.errors import ArgumentError, OutputError, SettingsError
+from tasks.environments.choose import Requested, candidates
 from tasks.gate import check_pytest_args
-from tasks.outputs import DOCKER_CACHE, check_outputs, why_unwritable, writing
+from tasks.report.outputs import DOCKER_CACHE, check_outputs, why_unwritable, writing
 from tasks.settings import load_settings
+from tasks.settings.errors import ArgumentError, OutputError, SettingsError
 
 Make = Callable[[Path], Path]  # builds something under a folder, returns the path to check
 
@@ -120,7 +121,10 @@ def test_the_docker_cache_is_checked_when_docker_may_be_judged(
 
 
 def test_the_docker_cache_is_where_the_docker_build_keeps_it() -> None:
-    for name in ("tasks.docker.base", "tasks.docker_image"):  # after / before the docker package
+    for name in (
+        "tasks.environments.docker.base",
+        "tasks.docker_image",
+    ):  # after / before the docker package
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.addresses import host_port, is_loopback, url_host
-from tasks.quoting import QUOTE_LIMIT, mask_url, quote, redact_url
-from tasks.values import BadValueError
+from tasks.settings.addresses import host_port, is_loopback, url_host
+from tasks.settings.quoting import QUOTE_LIMIT, mask_url, quote, redact_url
+from tasks.settings.values import BadValueError
 
 REDACTED = [
     # (id, url, shown)

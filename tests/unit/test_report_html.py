@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import report, report_html, suite_data
+from tasks import report
+from tasks.report import page as page_module
+from tasks.report import suite_data
 from tests.unit.report_pages import (
     FIXTURES,
     SECRET,
@@ -163,7 +165,7 @@ def test_a_failed_bring_up_still_gets_a_page(tmp_path: Path) -> None:
     summary = summary_for(data)
     summary.phases = {"settings": 0.002, "choice": 0.001, "bring-up": 15.0}
     summary.verdict, summary.problem = "FAILED", "local environment did not come up: no READY"
-    page = Page(report_html.render_page(summary, data, scrubber()))
+    page = Page(report.render_page(summary, data, scrubber()))
     assert "The suite did not run, so it wrote no data." in page.all_text()
     assert "no READY" in page.all_text()
     assert "No check ran." in page.all_text()
@@ -173,11 +175,11 @@ def test_urls_from_the_data_file_are_shown_without_credentials() -> None:
     data = load("hostile")
     summary = summary_for(data)
     summary.ws_url = summary.http_url = ""  # the page falls back to the suite's own
-    text = Page(report_html.render_page(summary, data, scrubber())).all_text()
+    text = Page(report.render_page(summary, data, scrubber())).all_text()
     assert "ws://127.0.0.1:41234/ws?token=***" in text
     assert "http://***@127.0.0.1:41234/health" in text
     broken = suite_data.SuiteData("x", target={"ws_url": "ws://[::1/ws"})
-    text = Page(report_html.render_page(summary, broken, scrubber())).all_text()
+    text = Page(report.render_page(summary, broken, scrubber())).all_text()
     assert "(a URL that does not parse)" in text
 
 
@@ -196,7 +198,7 @@ def test_a_thousand_users_render_fast_and_stay_small(tmp_path: Path) -> None:
     path.write_text(json.dumps(many_users(1000)))
     started = time.perf_counter()
     data = suite_data.read_suite_data(path, scrubber())
-    html = report_html.render_page(summary_for(data), data, scrubber())
+    html = report.render_page(summary_for(data), data, scrubber())
     seconds = time.perf_counter() - started
     assert data.problem == ""
     assert seconds < RENDER_BOUND, f"{seconds:.2f}s to read and render 1,000 users"
@@ -210,12 +212,12 @@ def test_a_thousand_users_render_fast_and_stay_small(tmp_path: Path) -> None:
 def test_the_page_budget_caps_rows_and_raw_frames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_html, "MAX_PAGE_ROWS", 250)
-    monkeypatch.setattr(report_html, "MAX_PAGE_RAW", 10_000)
+    monkeypatch.setattr(page_module, "MAX_PAGE_ROWS", 250)
+    monkeypatch.setattr(page_module, "MAX_PAGE_RAW", 10_000)
     path = tmp_path / "big.suite.json"
     path.write_text(json.dumps(many_users(30)))
     data = suite_data.read_suite_data(path, scrubber())
-    page = Page(report_html.render_page(summary_for(data), data, scrubber()))
+    page = Page(report.render_page(summary_for(data), data, scrubber()))
     assert page.count("table", "messages") == suite_data.MAX_TIMELINES
     assert sum(1 for t, a in page.elements if t == "td" and a.get("class") == "num") > 0
     assert page.count("div", "frame") == 5  # 10,000 characters of ~1,990 each

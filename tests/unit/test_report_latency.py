@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tasks import report
-from tasks.errors import VerdictError
 from tasks.gate import _conclude, suite_data_file
 from tasks.settings import load_settings
+from tasks.settings.errors import VerdictError
 from tests.unit.report_pages import load, summary_for
 
 PASSING_JUNIT = (

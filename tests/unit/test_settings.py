@@ -16,8 +16,9 @@ import jwt
 import pytest
 import trustme
 
-from tasks.errors import SettingsError
-from tasks.settings import KEYS, PROFILE_FILES, Secret, Settings, load_settings
+from tasks.settings import KEYS, Secret, Settings, load_settings
+from tasks.settings.errors import SettingsError
+from tasks.settings.profiles import PROFILE_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = int(time.time())

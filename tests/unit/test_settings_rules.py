@@ -23,8 +23,9 @@ import pytest
 import trustme
 
 from contract.files import MAX_TEXT_BYTES
-from tasks.errors import SettingsError
-from tasks.settings import SET_BY_THE_GATE, load_settings
+from tasks.settings import load_settings
+from tasks.settings.errors import SettingsError
+from tasks.settings.profiles import SET_BY_THE_GATE
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = int(time.time())
@@ -122,7 +123,8 @@ def test_an_unreadable_profile_is_named_not_a_traceback() -> None:
         (root / ".env").chmod(0o000)
         script = (
             "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
-            "from tasks.settings import load_settings; from tasks.errors import SettingsError\n"
+            "from tasks.settings import load_settings\n"
+            "from tasks.settings.errors import SettingsError\n"
             "try: load_settings(Path(sys.argv[2]), {})\n"
             "except SettingsError as exc: print(exc); raise SystemExit(3)"
         )

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tasks import report, suite_data
+from tasks import report
+from tasks.report import suite_data
 from tests.unit.report_pages import DATA, SECRET, TOKEN, load, many_users, scrubber
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import SettingsError
-from tasks.settings import KEYS, SET_BY_THE_GATE, Secret, field_name, load_settings
+from tasks.settings import KEYS, Secret, load_settings
+from tasks.settings.errors import SettingsError
+from tasks.settings.profiles import SET_BY_THE_GATE, field_name
 from tasks.target import Target
 from tests.mission_critical.engine.environment import UsageError, read_settings
 

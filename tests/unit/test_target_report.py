@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tasks import report
-from tasks.errors import VerdictError
 from tasks.gate import _conclude, _scrubber
 from tasks.settings import Secret, load_settings
+from tasks.settings.errors import VerdictError
 from tasks.target import Target, redact_url
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.errors import UnavailableError
+from tasks.settings.errors import UnavailableError
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -2,7 +2,7 @@
 
 Each probe is bounded by ``Plan.bound`` and timed, and turns every failure into a ``ProbeResult``
 holding a ``ProbeError`` (probe, what it saw, how long it waited, the URL redacted). Nothing here
-reads settings: ``tasks.staging.plan_probes`` resolves them into a ``Plan`` first. No message
+reads settings: ``staging.plan_probes`` resolves them into a ``Plan`` first. No message
 holds a token or a secret (``scrub`` removes any that a peer echoes back). The probes connect
 directly (no HTTP proxy) and never send a token over plain ws:// to a host that is not loopback
 unless the plan allows it.
@@ -26,8 +26,8 @@ from contract.dialect import Dialect, load_dialect
 from contract.messages import error_code_of, ping_message, subprotocol_for
 from contract.rules import FrameError, parse_frame
 from contract.rules import check_greeting as rules_greeting
-from tasks.addresses import is_loopback
-from tasks.errors import ProbeError
+from tasks.settings.addresses import is_loopback
+from tasks.settings.errors import ProbeError
 from tasks.target import redact_url
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ PROBES: tuple[ProbeName, ...] = ("health", "handshake", "ping")
 USER_AGENT = "mission-critical-gate probe"
 # The probes' own websockets logger, never below WARNING: at DEBUG, websockets logs the
 # handshake's headers, a token among them, and nox runs with a DEBUG root logger.
-QUIET_LOGGER = logging.getLogger("tasks.probes.websockets")
+QUIET_LOGGER = logging.getLogger("tasks.environments.probes.websockets")
 QUIET_LOGGER.setLevel(logging.WARNING)
 MAX_HEALTH_BYTES = 64 * 1024
 UNTRUSTED_HINT = "if the deployment uses a private CA, name its PEM file in STAGING_CA_BUNDLE"

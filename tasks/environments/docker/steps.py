@@ -6,17 +6,16 @@ import secrets
 import socket
 import time
 
-from tasks.addresses import host_port
-from tasks.docker.engine import Log, connect_engine
-from tasks.docker.environment import (
+from tasks.environments.docker.engine import Log, connect_engine
+from tasks.environments.docker.environment import (
     connect_compose,
     engine_errors,
     refuse_unspoken_dialect,
     sweep_stale,
 )
-from tasks.docker.image import BuiltImage, build_service_image
-from tasks.docker.labels import list_stacks, stale_reason
-from tasks.docker.stack import (
+from tasks.environments.docker.image import BuiltImage, build_service_image
+from tasks.environments.docker.labels import list_stacks, stale_reason
+from tasks.environments.docker.stack import (
     check_service,
     describe_container,
     inspect_container,
@@ -26,6 +25,7 @@ from tasks.docker.stack import (
     wait_ready,
 )
 from tasks.settings import Secret, Settings
+from tasks.settings.addresses import host_port
 from tasks.signals import shielded
 from tasks.target import Target
 

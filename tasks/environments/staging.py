@@ -1,6 +1,6 @@
 """Staging: probe a remote deployment before judging it, then hand the suite its Target.
 
-Three probes run in order (``tasks.probes``), each bounded by STAGING_PROBE_TIMEOUT and timed:
+Three probes run in order (``probes``), each bounded by STAGING_PROBE_TIMEOUT and timed:
 
     health     GET <STAGING_BACKEND_URL><health path> answers 200 with a JSON object (the
                version reported where the dialect names one)
@@ -30,9 +30,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from contract.dialect import Dialect, load_dialect
 from contract.messages import minted_claims
-from tasks.errors import ProbeError, SettingsError
-from tasks.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
+from tasks.environments.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
 from tasks.settings import Settings, read_ca_bundle
+from tasks.settings.errors import ProbeError, SettingsError
 from tasks.target import Target, redact_url
 
 __all__ = ["ProbeResult", "format_probe_table", "probe_staging", "serve_staging"]

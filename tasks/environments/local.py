@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.addresses import host_port
-from tasks.errors import BringUpError
-from tasks.outputs import writing
+from tasks.report.outputs import writing
 from tasks.settings import Secret, Settings
+from tasks.settings.addresses import host_port
+from tasks.settings.errors import BringUpError
 from tasks.signals import shielded
 from tasks.target import Target
 

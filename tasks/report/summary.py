@@ -2,7 +2,7 @@
 
 The same facts go into the JUnit XML as testsuite properties, so a CI that only keeps the XML
 still knows which backend was judged. The latency figures come from the suite's data file
-(``tasks.suite_data``); the HTML page (``tasks.report_html``) shows all of it and more.
+(``tasks.report.suite_data``); the HTML page (``tasks.report.page``) shows all of it and more.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tasks.suite_data import Check, SuiteData, Violation, read_suite_data
+from tasks.report.suite_data import Check, SuiteData, Violation, read_suite_data
 
 _RULE_LINE = re.compile(r"\[([a-z][a-z0-9-]*)\] ")
 

@@ -22,14 +22,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tasks.addresses import host_port
-from tasks.choose import Observation
-from tasks.docker.base import why_no_base
-from tasks.docker.compose import Compose, find_compose
-from tasks.docker.engine import Engine, Log, connect_engine
-from tasks.docker.image import build_service_image
-from tasks.docker.labels import list_stacks, remove_stack, stale_reason
-from tasks.docker.stack import (
+from tasks.environments.choose import Observation
+from tasks.environments.docker.base import why_no_base
+from tasks.environments.docker.compose import Compose, find_compose
+from tasks.environments.docker.engine import Engine, Log, connect_engine
+from tasks.environments.docker.image import build_service_image
+from tasks.environments.docker.labels import list_stacks, remove_stack, stale_reason
+from tasks.environments.docker.stack import (
     check_service,
     plan_stack,
     start_stack,
@@ -37,8 +36,9 @@ from tasks.docker.stack import (
     wait_ready,
     why_not_this_dialect,
 )
-from tasks.errors import BringUpError, UnavailableError
 from tasks.settings import Secret, Settings
+from tasks.settings.addresses import host_port
+from tasks.settings.errors import BringUpError, UnavailableError
 from tasks.signals import shielded
 from tasks.target import Target
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tasks.quoting import quote
+from tasks.settings.quoting import quote
 
 
 class GateError(Exception):

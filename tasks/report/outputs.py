@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tasks.errors import OutputError, SettingsError
-from tasks.quoting import quote
 from tasks.settings import EnvName, Settings
+from tasks.settings.errors import OutputError, SettingsError
+from tasks.settings.quoting import quote
 
 # Where the docker image build keeps its wheels, lock and compose env file, under the root;
 # tests/unit/test_outputs.py pins it to the docker subsystem's own constant.

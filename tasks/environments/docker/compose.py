@@ -28,10 +28,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from tasks.docker.command import run_command
-from tasks.docker.engine import Engine
-from tasks.errors import UnavailableError
+from tasks.environments.docker.command import run_command
+from tasks.environments.docker.engine import Engine
 from tasks.settings import KEYS
+from tasks.settings.errors import UnavailableError
 
 ComposeChoice = Literal["auto", "v1", "v2"]
 ComposeVariant = Literal["v2 plugin", "standalone v1", "standalone v2"]

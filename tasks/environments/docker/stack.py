@@ -7,8 +7,8 @@ the personal ``.env``. An env-file holding values too could disagree with the en
 some composes let the file win (v2.5.1 and 2.8-2.9: docker/compose#9492, #9737), so a port set
 in the shell would reach the harness's probes but not the container.
 
-The readiness probes are the staging probes (``tasks.probes``) aimed at the published port:
-``/health``, then the WebSocket handshake with a token, its greeting and a ping.
+The readiness probes are the staging probes (``tasks.environments.probes``) aimed at the
+published port: ``/health``, then the WebSocket handshake with a token, its greeting and a ping.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contract.dialect import Dialect, load_dialect, shipped_dialects
-from tasks.addresses import host_port
-from tasks.docker.command import run_command, tolerant
-from tasks.docker.compose import Compose
-from tasks.docker.engine import Engine, Log
-from tasks.docker.labels import LABEL_PROJECT, LABEL_SERVICE, list_stacks, remove_stack
-from tasks.errors import BringUpError
+from tasks.environments.docker.command import run_command, tolerant
+from tasks.environments.docker.compose import Compose
+from tasks.environments.docker.engine import Engine, Log
+from tasks.environments.docker.labels import LABEL_PROJECT, LABEL_SERVICE, list_stacks, remove_stack
 from tasks.settings import KEYS, Secret, Settings
+from tasks.settings.addresses import host_port
+from tasks.settings.errors import BringUpError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -275,8 +275,8 @@ def _probe(
     host: str, port: int, secret: str, bound: float, dialect: Dialect
 ) -> tuple[str | None, str]:
     """(problem or None, backend version) for the health endpoint, then the handshake + ping."""
-    from tasks.probes import Plan, probe_health, probe_socket  # noqa: PLC0415
-    from tasks.staging import mint_token  # noqa: PLC0415
+    from tasks.environments.probes import Plan, probe_health, probe_socket  # noqa: PLC0415
+    from tasks.environments.staging import mint_token  # noqa: PLC0415
 
     token = mint_token(secret, READY_SUBJECT, lifetime=120, dialect=dialect)
     base = f"http://{host_port(host, port)}"

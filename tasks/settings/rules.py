@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 from contract.dialect import DialectError, load_dialect
 from contract.files import FileError, read_text_file
-from tasks.addresses import is_loopback
-from tasks.errors import SettingsError
-from tasks.quoting import quote
-from tasks.values import render
+from tasks.settings.addresses import is_loopback
+from tasks.settings.errors import SettingsError
+from tasks.settings.quoting import quote
+from tasks.settings.values import render
 
 # Rules between two numbers: the first may not exceed the second (and why).
 NOT_ABOVE: tuple[tuple[str, str, str], ...] = (

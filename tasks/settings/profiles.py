@@ -13,11 +13,11 @@ Values are taken literally (no ``${VAR}`` interpolation). The rules (docs/settin
 them once): a file the harness reads is a readable, regular UTF-8 text file or the run stops
 naming it; a malformed line, an unknown key, a key in the wrong profile, a secret in a committed
 profile, or a value that does not parse stops the run naming the file, line and key; a message
-quotes values through ``tasks.quoting`` and never a secret; the suite's variables are either
+quotes values through ``quoting`` and never a secret; the suite's variables are either
 harness keys of the same name (validated here, forwarded by ``Target.to_env``) or set by the
 gate itself, and then refused as settings, naming the key to use (``SET_BY_THE_GATE``). The
-parsers are in ``tasks.values``; reading the files that keys name, and the rules between keys,
-in ``tasks.settings_rules``.
+parsers are in ``values``; reading the files that keys name, and the rules between keys,
+in ``rules``.
 """
 
 from __future__ import annotations
@@ -33,26 +33,26 @@ from typing import Literal
 from contract.dialect import DEFAULT as DEFAULT_DIALECT
 from contract.dialect import Dialect, load_dialect
 from contract.files import FileError
-from tasks import settings_rules
-from tasks.addresses import is_loopback
-from tasks.errors import SettingsError
-from tasks.settings_rules import check_together, read_file
-from tasks.values import ENV_NAMES, BadValueError, EnvName, Secret, env_list, render
-from tasks.values import boolean as _bool
-from tasks.values import choice as _choice
-from tasks.values import count as _count
-from tasks.values import count_or_all as _count_or_all
-from tasks.values import expired_token as _expired_token
-from tasks.values import host as _host
-from tasks.values import number as _number
-from tasks.values import optional as _optional
-from tasks.values import optional_text as _optional_text
-from tasks.values import path as _path
-from tasks.values import secret as _secret
-from tasks.values import text as _text
-from tasks.values import tokens as _tokens
-from tasks.values import url as _url
-from tasks.values import url_path as _url_path
+from tasks.settings import rules
+from tasks.settings.addresses import is_loopback
+from tasks.settings.errors import SettingsError
+from tasks.settings.rules import check_together, read_file
+from tasks.settings.values import ENV_NAMES, BadValueError, EnvName, Secret, env_list, render
+from tasks.settings.values import boolean as _bool
+from tasks.settings.values import choice as _choice
+from tasks.settings.values import count as _count
+from tasks.settings.values import count_or_all as _count_or_all
+from tasks.settings.values import expired_token as _expired_token
+from tasks.settings.values import host as _host
+from tasks.settings.values import number as _number
+from tasks.settings.values import optional as _optional
+from tasks.settings.values import optional_text as _optional_text
+from tasks.settings.values import path as _path
+from tasks.settings.values import secret as _secret
+from tasks.settings.values import text as _text
+from tasks.settings.values import tokens as _tokens
+from tasks.settings.values import url as _url
+from tasks.settings.values import url_path as _url_path
 
 __all__ = [
     "ENV_NAMES",
@@ -74,7 +74,7 @@ _env_list = env_list(may_be_empty=True)
 
 def _dialect(raw: str) -> str:
     """A shipped dialect's name or a dialect file; empty means the reference (as for the suite).
-    Whether it loads is checked with the other files (``settings_rules.check_together``)."""
+    Whether it loads is checked with the other files (``rules.check_together``)."""
     return raw.strip() or DEFAULT_DIALECT
 
 
@@ -336,6 +336,4 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
 
 def read_ca_bundle(s: Settings) -> str | None:
     """The text of STAGING_CA_BUNDLE (PEM CA certificates), or None when unset."""
-    return settings_rules.read_ca_bundle(
-        s.staging_ca_bundle, s.sources["STAGING_CA_BUNDLE"], s.root
-    )
+    return rules.read_ca_bundle(s.staging_ca_bundle, s.sources["STAGING_CA_BUNDLE"], s.root)

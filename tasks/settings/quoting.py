@@ -7,7 +7,7 @@ Every harness message that quotes a value the user gave goes through ``quote``:
 - a long value is cut to ``QUOTE_LIMIT`` characters, with ``...`` and its full length;
 - control characters are escaped (the value is shown as a Python string literal).
 
-A secret is never passed here at all: ``tasks.values.BadValueError`` shows ``HIDDEN`` instead when
+A secret is never passed here at all: ``values.BadValueError`` shows ``HIDDEN`` instead when
 its key is a secret. ``quote`` and ``mask_url`` are pure text work and never raise, whatever they
 are given; ``redact_url`` is for URLs known to parse (it says so with a ValueError otherwise).
 """

@@ -1,7 +1,7 @@
 """The run's report as one self-contained HTML page a person can open from a CI artifact.
 
-``render_page`` turns the harness's ``Summary`` and the suite's data (``tasks.suite_data``) into
-one string: inline CSS, inline SVG charts (``tasks.report_svg``), ``<details>`` for the folds,
+``render_page`` turns the harness's ``Summary`` and the suite's data (``suite_data``) into
+one string: inline CSS, inline SVG charts (``svg``), ``<details>`` for the folds,
 no script and no URL of any kind, so it opens offline and loads nothing. Top to bottom:
 
 - the verdict, big and coloured, and what the harness knows: environment and why, the target
@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from tasks import report_svg as svg
-from tasks.report import Summary, format_duration, format_ms
-from tasks.report_style import CSS
-from tasks.suite_data import METRICS, Check, SuiteData, Timeline, scrub_tokens
-from tasks.target import redact_url
+from tasks.report import svg
+from tasks.report.style import CSS
+from tasks.report.suite_data import METRICS, Check, SuiteData, Timeline, scrub_tokens
+from tasks.report.summary import Summary, format_duration, format_ms
+from tasks.settings.quoting import redact_url
 
 Scrub = Callable[[str], str]
 MAX_PAGE_ROWS = 10_000  # timeline rows on one page; the rest are in the suite's data file

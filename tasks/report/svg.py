@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from tasks.report import format_duration, format_ms
+from tasks.report.summary import format_duration, format_ms
 
 INK, MUTED, GRID = "#1f2328", "#57606a", "#d0d7de"
 BAR, MARKED, QUIET = "#3b6fb6", "#c62828", "#6e7781"

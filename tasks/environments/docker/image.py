@@ -4,7 +4,7 @@
       ├── prepare_wheels       the service's dependencies (pyproject's `service` group) as wheels
       │                        in .cache/docker/wheels, downloaded once with pip (--only-binary,
       │                        for CPython 3.11-3.13 on manylinux); the build uses only them
-      ├── resolve_base_image   the image to build on (tasks.docker.base: present, pulled, or
+      ├── resolve_base_image   the image to build on (``base``: present, pulled, or
       │                        made from Debian's packages)
       └── the Dockerfile, built through the engine API (the classic builder: no buildx needed)
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.docker.base import (
+from tasks.environments.docker.base import (
     CACHE_DIR,
     DEBOOTSTRAP_TIMEOUT,
     PROGRESS_EVERY,
@@ -45,8 +45,8 @@ from tasks.docker.base import (
     make_client,
     resolve_base_image,
 )
-from tasks.docker.command import Log, run_command
-from tasks.errors import BringUpError
+from tasks.environments.docker.command import Log, run_command
+from tasks.settings.errors import BringUpError
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -2,7 +2,7 @@
 
 A parser raises ``BadValueError`` when it wants to show the value (``expected a number, got 'x'``)
 and a plain ``ValueError`` when the reason needs no value. ``BadValueError`` shows the value through
-``tasks.quoting.quote`` (redacted, cut), and not at all when its key is a secret: the layer that
+``quoting.quote`` (redacted, cut), and not at all when its key is a secret: the layer that
 knows the key decides (``BadValueError.shown``), so no parser can leak a secret by mistake.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-from tasks.quoting import HIDDEN, quote
+from tasks.settings.quoting import HIDDEN, quote
 
 EnvName = Literal["docker", "staging", "local"]
 T = TypeVar("T")

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.docker.command import Log, run_command
-from tasks.errors import BringUpError
+from tasks.environments.docker.command import Log, run_command
+from tasks.settings.errors import BringUpError
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.errors import NoEnvironmentError, RequiredEnvironmentError
-from tasks.quoting import redact_url
 from tasks.settings import EnvName, Settings
+from tasks.settings.errors import NoEnvironmentError, RequiredEnvironmentError
+from tasks.settings.quoting import redact_url
 
 Requested = Literal["auto", "docker", "staging", "local"]
 

@@ -21,7 +21,7 @@ Inside, lowest first (an import only ever points down):
 
 from __future__ import annotations
 
-from tasks.docker.environment import observe_docker, serve_docker, sweep_stale
-from tasks.docker.steps import build, down, logs, sweep, up
+from tasks.environments.docker.environment import observe_docker, serve_docker, sweep_stale
+from tasks.environments.docker.steps import build, down, logs, sweep, up
 
 __all__ = ["build", "down", "logs", "observe_docker", "serve_docker", "sweep", "sweep_stale", "up"]
