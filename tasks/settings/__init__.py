@@ -8,6 +8,7 @@ only ever points down):
     addresses  hosts in URLs (IPv6 bracketed), and what counts as loopback
     errors     every error the harness raises on purpose (its tree is drawn in the docstring)
     values     one raw string -> one typed value, or a short reason
+    keys       every key: its profile, parser, default and doc (the one table, ``KEYS``)
     rules      the files keys name (rule 1), and the rules between keys (rule 4)
     profiles   the layers (defaults, .env.<env>, .env, the environment) -> Settings
 

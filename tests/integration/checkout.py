@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.settings.profiles import KEYS, SET_BY_THE_GATE
+from tasks.settings.keys import KEYS, SET_BY_THE_GATE
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVDIR = ROOT / ".nox"

@@ -25,7 +25,7 @@ import trustme
 from contract.files import MAX_TEXT_BYTES
 from tasks.settings import load_settings
 from tasks.settings.errors import SettingsError
-from tasks.settings.profiles import SET_BY_THE_GATE
+from tasks.settings.keys import SET_BY_THE_GATE
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = int(time.time())

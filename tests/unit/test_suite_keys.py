@@ -12,7 +12,7 @@ import pytest
 
 from tasks.settings import KEYS, Secret, load_settings
 from tasks.settings.errors import SettingsError
-from tasks.settings.profiles import SET_BY_THE_GATE, field_name
+from tasks.settings.keys import SET_BY_THE_GATE, field_name
 from tasks.target import Target
 from tests.mission_critical.engine.environment import UsageError, read_settings
 
