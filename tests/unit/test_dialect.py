@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.dialect import LAYOUT, DialectError, load_dialect, parse_dialect, shipped_dialects
+from contract.dialect import DialectError, load_dialect, parse_dialect, shipped_dialects
+from contract.layout import LAYOUT
 from contract.messages import (
     claim_problems,
     greeting_message,
