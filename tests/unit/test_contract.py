@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from contract.routing import Demux, Ledger, check_foreign
+from contract.ledger import Ledger, check_foreign
+from contract.routing import Demux
 from contract.rules import (
     EVENT_TYPES,
     RULE_IDS,

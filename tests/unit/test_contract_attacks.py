@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contract.dialect import load_dialect
-from contract.routing import Demux, Ledger
+from contract.ledger import Ledger
+from contract.routing import Demux
 from contract.rules import FrameError, RunIds, check_run, normalize, parse_frame
 from tests.mission_critical.engine.environment import MIN_FRAME
 from tests.mission_critical.engine.event_schemas import schema_errors

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from contract.routing import Demux, Ledger, settle_all
+from contract.ledger import Ledger
+from contract.routing import Demux, settle_all
 from contract.rules import RunIds, check_run, normalize
 from tests.mission_critical.engine.event_schemas import schema_errors
 from tests.unit.wire_events import CLEAN, OTHER, USER, event

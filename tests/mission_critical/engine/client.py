@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
+from contract.ledger import Ledger
 from contract.messages import StartKind, ping_message, start_message, start_spec, subprotocol_for
-from contract.routing import Demux, Ledger, RunChecker
+from contract.routing import Demux, RunChecker
 from contract.rules import (
     NO_RUN,
     FrameError,

@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contract.routing import Ledger, RunChecker, settle_all
+from contract.ledger import Ledger
+from contract.routing import RunChecker, settle_all
 from contract.rules import EVENT_TYPES, NO_RUN, Violation
 
 from .client import ContractError, Session, UserSlots
