@@ -3,7 +3,7 @@
 Prints one JSON line: the milliseconds from the call to the verdict (the docker SDK's import
 included: nothing has imported it yet), and the verdict's first line.
 
-* harness: ``tasks.gate.observe("docker", settings)``, the call the gate makes for auto (it
+* harness: ``tasks.environments.observe("docker", settings)``, the call the gate makes for auto (it
   imports ``tasks.environments.docker`` and the SDK lazily, then ``observe_docker``); settings
   are loaded first, as the gate does before it decides.
 * anchor: ``docker.from_env()`` with its defaults, then ``.ping()`` (what testcontainers does).
@@ -20,12 +20,12 @@ Who = Literal["harness", "anchor"]
 
 
 def check_harness() -> tuple[float, bool, str]:
-    from tasks import gate  # noqa: PLC0415 - imported before the clock, as nox has it
+    from tasks import environments, gate  # noqa: PLC0415, F401 - before the clock, as nox has it
     from tasks.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings()
     started = time.perf_counter()
-    seen = gate.observe("docker", settings)
+    seen = environments.observe("docker", settings)
     took = time.perf_counter() - started
     return took, seen.usable, seen.reason.splitlines()[0]
 

@@ -12,11 +12,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tasks import report
+from tasks import environments, report
 from tasks.environments import choose
 from tasks.report.outputs import REPORTS, check_outputs, writing
 from tasks.settings import KEYS, EnvName, Settings, load_settings
@@ -37,32 +37,6 @@ SUITE = "tests/mission_critical"
 SUITE_PACKAGE = "tests.mission_critical"  # the suite's testcases in the JUnit report
 SUITE_STOP_GRACE = 5.0
 OWN_REPORT = "the gate writes the suite's JUnit report itself, to MC_REPORT_DIR; drop it"
-
-
-def observe(env: EnvName, settings: Settings) -> choose.Observation:
-    if env == "docker":
-        from tasks.environments import docker  # noqa: PLC0415 - the docker SDK only when docker is asked
-
-        return docker.observe_docker(settings)
-    if env == "staging":
-        return choose.observe_staging(settings)
-    return choose.Observation("local", usable=True, reason="the reference backend runs here")
-
-
-def serve(
-    env: EnvName, settings: Settings, *, python: str, log: Log, reason: str
-) -> AbstractContextManager[Target]:
-    if env == "docker":
-        from tasks.environments import docker  # noqa: PLC0415
-
-        return docker.serve_docker(settings, log=log, reason=reason)
-    if env == "staging":
-        from tasks.environments import staging  # noqa: PLC0415
-
-        return staging.serve_staging(settings, log=log, reason=reason)
-    from tasks.environments import local  # noqa: PLC0415
-
-    return local.serve_local(settings, python=python, log=log, reason=reason)
 
 
 class _Clock:
@@ -103,7 +77,7 @@ def judge(
         summary.dialect = f"{settings.dialect.name} ({settings.dialect.source})"
         with clock.phase("choice"):
             decision = choose.choose_environment(
-                requested, settings, lambda env: observe(env, settings)
+                requested, settings, lambda env: environments.observe(env, settings)
             )
         for note in decision.notes:
             log(note)
@@ -114,7 +88,7 @@ def judge(
         reason = decision.reason
         for index, env in enumerate(candidates):
             if index:  # MC_FALLBACK_ON=any: a failed bring-up moves on, announced
-                seen = observe(env, settings)
+                seen = environments.observe(env, settings)
                 if not seen.usable:
                     summary.rejected.append((env, seen.reason))
                     continue
@@ -155,7 +129,9 @@ def _run_once(
     secrets, data = settings.secrets(), None
     try:
         # Each serve_* tears down in its own finally, shielded from a second signal.
-        with serve(env, settings, python=python, log=log, reason=summary.reason) as target:
+        with environments.serve(
+            env, settings, python=python, log=log, reason=summary.reason
+        ) as target:
             clock.add("bring-up", started)
             up = True
             summary.ws_url = redact_url(target.ws_url)

@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 
 from tasks.environments import docker as mc_docker
+from tasks.environments import observe
 from tasks.environments.choose import choose_environment
 from tasks.environments.docker.compose import Compose
 from tasks.environments.docker.engine import Engine
 from tasks.environments.docker.image import checkout_key
 from tasks.environments.docker.labels import list_stacks
 from tasks.environments.docker.stack import plan_stack, start_stack
-from tasks.gate import observe
 from tasks.settings import Secret, Settings
 from tasks.settings.errors import BringUpError, UnavailableError
 from tests.integration.docker_support import (
