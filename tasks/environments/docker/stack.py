@@ -275,8 +275,9 @@ def _probe(
     host: str, port: int, secret: str, bound: float, dialect: Dialect
 ) -> tuple[str | None, str]:
     """(problem or None, backend version) for the health endpoint, then the handshake + ping."""
+    from tasks.environments.failures import Hints  # noqa: PLC0415
     from tasks.environments.probes import Plan, probe_health, probe_socket  # noqa: PLC0415
-    from tasks.environments.staging import mint_token  # noqa: PLC0415
+    from tasks.environments.tokens import mint_token  # noqa: PLC0415
 
     token = mint_token(secret, READY_SUBJECT, lifetime=120, dialect=dialect)
     base = f"http://{host_port(host, port)}"
@@ -290,6 +291,7 @@ def _probe(
         context=None,
         insecure_ok=False,
         secrets=(token, secret),
+        hints=Hints(rejected="check MC_JWT_SECRET"),
         dialect=dialect,
     )
     health = probe_health(plan)
