@@ -13,6 +13,8 @@ The gate uses only what this module exports:
     serve(env, settings, *, python, log, reason)
                                               a context manager: bring the backend up, yield its
                                               ``tasks.target.Target``, tear it down on every path
+    describe_backend(env, settings) -> str    whose backend ``env`` judges, before it is up (the
+                                              Target's ``backend`` says it again, more exactly)
 
 Docker and staging are imported only when a run asks for them (the docker SDK is heavy).
 
@@ -26,7 +28,7 @@ from contextlib import AbstractContextManager
 
 from tasks.environments.choose import Observation, observe_staging
 from tasks.settings import EnvName, Settings
-from tasks.target import Target
+from tasks.target import Target, redact_url
 
 Log = Callable[[str], None]
 
@@ -39,7 +41,26 @@ def observe(env: EnvName, settings: Settings) -> Observation:
         return docker.observe_docker(settings)
     if env == "staging":
         return observe_staging(settings)
+    if settings.local_command:
+        return Observation("local", usable=True, reason="the team's command runs here")
     return Observation("local", usable=True, reason="the reference backend runs here")
+
+
+def describe_backend(env: EnvName, settings: Settings) -> str:
+    """Whose backend a run of ``env`` judges: the reference one, the team's command, the team's
+    compose files and service, or the deployment's URL (never a secret)."""
+    if env == "docker":
+        files = ":".join(str(path) for path in settings.docker_compose_file)
+        return f"compose: {files}, service {settings.docker_service}"
+    if env == "staging":
+        url = settings.staging_websocket_url
+        return (
+            f"deployment: {redact_url(url)}" if url else "deployment: (STAGING_WEBSOCKET_URL unset)"
+        )
+    from tasks.environments.local import REFERENCE  # noqa: PLC0415
+    from tasks.environments.local.command import describe_command  # noqa: PLC0415
+
+    return describe_command(settings) if settings.local_command else REFERENCE
 
 
 def serve(

@@ -102,7 +102,7 @@ def plan_stack(
 ) -> StackPlan:
     """Names, files and the variables compose.yaml reads (``owned``: labelled with our pid)."""
     project = project or f"mcg-{os.getpid()}-{secrets.token_hex(3)}"
-    compose_file = _resolve(settings, settings.docker_compose_file)
+    compose_file = _resolve(settings, settings.docker_compose_file[0])
     if not compose_file.is_file():
         raise BringUpError("docker", f"no compose file at {compose_file} (MC_DOCKER_COMPOSE_FILE)")
     dialect = settings.dialect
@@ -174,7 +174,7 @@ def check_service(settings: Settings, compose: Compose) -> None:
             NO_SUCH_SERVICE.format(
                 service=plan.service,
                 where=where,
-                file=settings.docker_compose_file,
+                file=settings.docker_compose_file[0],
                 services=", ".join(services) or "none",
             ),
         )

@@ -1,139 +1,57 @@
-"""The local environment: the reference backend as a child process on a free loopback port."""
+"""The local environment: a backend as a child process on a free port of ``MC_LOCAL_HOST``.
+
+    reference   the reference backend (``python -m refservice``), ready at its READY line
+    command     the team's own (``MC_LOCAL_COMMAND``), ready when the dialect's probes pass
+    process     what both stand on: a process group of its own, stopped as a group (SIGTERM,
+                then SIGKILL after a grace period), the gate's keys kept out of its environment
+
+``serve_local`` starts the one the settings name, yields its Target, and stops it on every
+path (Ctrl-C, SIGTERM and SIGHUP unwind to its ``finally``; the stop is shielded from a
+second signal).
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
-import selectors
 import signal
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
-from tasks.report.outputs import writing
+from tasks.environments.local.command import describe_command, start_command
+from tasks.environments.local.process import stop_group
+from tasks.environments.local.reference import (
+    Service,
+    read_ready_line,
+    start_service,
+    stop_service,
+)
 from tasks.settings import Secret, Settings
 from tasks.settings.addresses import host_port
-from tasks.settings.errors import BringUpError
 from tasks.signals import shielded
 from tasks.target import Target
 
+__all__ = ["Service", "read_ready_line", "serve_local", "start_service", "stop_service"]
+
 Log = Callable[[str], None]
-STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
-SERVICE_LOG = "the reference backend's log (MC_REPORT_DIR)"
-
-
-@dataclass(frozen=True)
-class Service:
-    process: subprocess.Popen[bytes]
-    host: str
-    port: int
-    listening_at: float  # the backend's own clock reading when it started listening
-    ready_at: float  # time.time() when the harness saw it ready
-    log_path: Path
-
-
-def start_service(
-    settings: Settings,
-    *,
-    python: str,
-    secret: Secret,
-    fault: str | None = None,
-    port: int = 0,
-) -> Service:
-    """Start ``python -m refservice`` and return once it has said READY (bounded)."""
-    log_path = settings.report_dir / f"local-service-{os.getpid()}.log"
-    with writing(SERVICE_LOG, log_path):
-        settings.report_dir.mkdir(parents=True, exist_ok=True)
-        stderr = log_path.open("wb")
-    command = [python, "-m", "refservice", "--host", settings.local_host, "--port", str(port)]
-    command += ["--shape", settings.event_shape, "--dialect", settings.contract]
-    if fault:
-        command += ["--fault", fault]
-    env = {**os.environ, "REFSERVICE_JWT_SECRET": secret.reveal(), "PYTHONUNBUFFERED": "1"}
-    with stderr:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=env,
-            cwd=settings.root,
-            start_new_session=True,  # Ctrl-C goes to us; we stop it in teardown
-        )
-    try:
-        line = read_ready_line(process, settings.local_ready_timeout)
-        fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
-        return Service(
-            process,
-            fields["host"],
-            int(fields["port"]),
-            float(fields["listening_at"]),
-            time.time(),
-            log_path,
-        )
-    except BaseException as exc:
-        stop_service(process)
-        if isinstance(exc, BringUpError):
-            exc.detail = _tail(log_path)
-            exc.log_path = str(log_path)
-        if isinstance(exc, (KeyError, ValueError)):
-            raise BringUpError("local", f"unexpected READY line from refservice: {exc}") from None
-        raise
-
-
-def read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """The READY line refservice prints once listening; BringUpError if it dies or stays silent."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BringUpError("local", f"refservice did not say READY within {timeout:g}s")
-            if not selector.select(left):
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                code = process.wait(timeout=STOP_GRACE)
-                raise BringUpError("local", f"refservice exited with code {code} before READY")
-            buffer += chunk
-    line = buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
-    if not line.startswith("READY "):
-        raise BringUpError("local", f"refservice printed {line[:200]!r} instead of READY")
-    return line
-
-
-def stop_service(process: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM, wait, then SIGKILL: the process is gone when this returns."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout:
-        process.stdout.close()
-    return process.returncode
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "\n".join(f"  | {line}" for line in text)
+REFERENCE = "the reference backend (python -m refservice, this checkout)"
 
 
 @contextmanager
 def serve_local(
     settings: Settings, *, python: str, log: Log, reason: str, fault: str | None = None
 ) -> Iterator[Target]:
+    """Start the backend the settings name, yield its Target, stop it on every path."""
     secret = settings.jwt_secret or Secret(secrets.token_urlsafe(32))
+    serve = _serve_command(settings, log, reason, secret) if settings.local_command else None
+    serve = serve or _serve_reference(settings, python, log, reason, secret, fault)
+    with serve as target:
+        yield target
+
+
+@contextmanager
+def _serve_reference(
+    settings: Settings, python: str, log: Log, reason: str, secret: Secret, fault: str | None
+) -> Iterator[Target]:
     dialect = settings.dialect.name
     log(f"starting the reference backend ({settings.event_shape} events, {dialect} dialect)")
     service = start_service(settings, python=python, secret=secret, fault=fault)
@@ -145,6 +63,7 @@ def serve_local(
             ws_url=f"ws://{base}{settings.dialect.websocket_path}",
             http_url=f"http://{base}",
             reason=reason,
+            backend=REFERENCE,
             jwt_secret=secret,
             details={
                 "pid": str(service.process.pid),
@@ -159,3 +78,34 @@ def serve_local(
             service.log_path.unlink(missing_ok=True)
         else:
             log(f"note: the reference backend exited with code {code}; see {service.log_path}")
+
+
+@contextmanager
+def _serve_command(settings: Settings, log: Log, reason: str, secret: Secret) -> Iterator[Target]:
+    backend = describe_command(settings)
+    log(f"starting the team's backend: {backend}")
+    started = start_command(settings, secret=secret, log=log)
+    try:
+        base = host_port(started.host, started.port)
+        ready = started.ready
+        took = ready.at - started.started_at
+        log(f"the team's backend is ready on {base} after {took:.2f}s (pid {started.process.pid})")
+        yield Target(
+            env="local",
+            ws_url=f"ws://{base}{settings.dialect.websocket_path}",
+            http_url=f"http://{base}",
+            reason=reason,
+            backend=backend,
+            jwt_secret=secret,
+            details={
+                "pid": str(started.process.pid),
+                "service_log": str(started.log_path),
+                "ready_ms": f"{took * 1000:.1f}",
+                "ready_probes": str(ready.tries),
+                **({"version": ready.version} if ready.version else {}),
+            },
+        )
+    finally:
+        with shielded():
+            code = stop_group(started.process)
+        log(f"the team's backend stopped (exit code {code}); its output: {started.log_path}")
