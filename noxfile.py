@@ -1,5 +1,5 @@
 # /// script
-# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7", "websockets>=14"]
+# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7", "websockets>=14", "pyyaml>=6"]
 # ///
 """Sessions of the mission-critical gate. Each one calls `tasks` in order; no logic lives here."""
 
