@@ -74,6 +74,7 @@ def judge(
             settings = load_settings(root, environ)
             check_pytest_args([*addopts.split(), *posargs])
             check_outputs(settings, choose.candidates(requested, settings))
+            environments.check_inputs(settings, choose.candidates(requested, settings))
         summary.dialect = f"{settings.dialect.name} ({settings.dialect.source})"
         with clock.phase("choice"):
             decision = choose.choose_environment(

@@ -68,3 +68,10 @@ def test_a_stack_knows_what_to_build_pull_and_whether_it_runs_the_reference_imag
 def test_output_that_is_no_compose_model_is_said(text: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         parse_config(text)
+
+
+def test_the_reference_image_is_neither_built_by_compose_nor_pulled() -> None:
+    config = parse_config(f"services:\n  refservice:\n    image: {PLANNED_IMAGE}\n")
+    assert config.uses_reference_image
+    assert config.to_build() == []
+    assert config.to_pull() == {}

@@ -107,8 +107,13 @@ class StackConfig:
         return [s.name for s in self.services.values() if s.build and not s.reference]
 
     def to_pull(self) -> dict[str, str]:
-        """service -> image, for the services that only name an image (pulled if missing)."""
-        return {s.name: s.image for s in self.services.values() if s.image and not s.build}
+        """service -> image, for the services that only name an image (pulled if missing;
+        the reference image is the harness's own build)."""
+        return {
+            s.name: s.image
+            for s in self.services.values()
+            if s.image and not s.build and not s.reference
+        }
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -181,7 +186,9 @@ def read_config(plan: StackPlan) -> StackConfig:
     files = plan.describe_files()
     if done.returncode != 0:
         why = "timed out" if done.timed_out else f"exit {done.returncode}"
-        hint = SECRET_HINT if "required variable" in done.output.lower() else ""
+        said = done.output.lower()  # v2: "required variable X is missing a value"; v1 below
+        lacks = "required variable" in said or "missing mandatory value" in said
+        hint = SECRET_HINT if lacks else ""
         detail = "\n".join(filter(None, [done.tail(), hint]))
         raise BringUpError("docker", READ_FAILED.format(files=files, why=why), detail)
     try:

@@ -38,7 +38,7 @@ from tasks.environments.docker.config import (
 from tasks.environments.docker.engine import Engine, Log, connect_engine
 from tasks.environments.docker.image import BuiltImage, build_service_image
 from tasks.environments.docker.labels import list_stacks, remove_stack, stale_reason
-from tasks.environments.docker.plan import STACKS_DIR, StackPlan, plan_stack
+from tasks.environments.docker.plan import STACKS_DIR, StackPlan, compose_files, plan_stack
 from tasks.environments.docker.ready import wait_ready
 from tasks.environments.docker.stack import build_services, pull_missing, start_stack, stop_stack
 from tasks.settings import Secret, Settings
@@ -184,11 +184,11 @@ def prepare_stack(
     unspoken = why_not_this_dialect(settings, config)
     if unspoken is not None:
         raise UnavailableError("docker", unspoken)
+    if owned:  # first: a killed run's stack may hold the ports and names checked next
+        _sweep_quietly(settings, engine, log)
     with engine_errors("checking the stack's names and ports"):
         check_fixed_names(engine.client, plan, config, log)
         check_host_ports(engine.client, plan, config)
-    if owned:
-        _sweep_quietly(settings, engine, log)
     image = None
     if config.uses_reference_image:
         with engine_errors("building the image"):
@@ -212,6 +212,7 @@ def describe_stack(plan: StackPlan, image: BuiltImage | None) -> str:
 @contextmanager
 def serve_docker(settings: Settings, *, log: Log, reason: str) -> Iterator[Target]:
     """Check, build and start the stack, probe it; yield its Target; remove it on every path."""
+    compose_files(settings)  # a file that is not there is a bad setting: said before the daemon
     engine, compose = connect_compose(settings)
     log(f"docker: {engine.describe()}; {compose.account()}")
     if compose.note:

@@ -16,7 +16,7 @@ from tasks.environments.docker.environment import (
 )
 from tasks.environments.docker.image import BuiltImage, build_service_image
 from tasks.environments.docker.labels import list_stacks, stale_reason
-from tasks.environments.docker.plan import plan_stack
+from tasks.environments.docker.plan import compose_files, plan_stack
 from tasks.environments.docker.ready import wait_ready
 from tasks.environments.docker.stack import (
     describe_container,
@@ -44,6 +44,7 @@ def build(settings: Settings, *, log: Log) -> BuiltImage:
 
 def up(settings: Settings, *, log: Log) -> Target:
     """Start a stack and leave it running (unowned: the sweep removes it after the sweep age)."""
+    compose_files(settings)
     engine, compose = connect_compose(settings)
     try:
         plan, config, image = prepare_stack(settings, engine, compose, log, owned=False)
