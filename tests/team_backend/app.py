@@ -5,7 +5,7 @@ imports neither ``contract`` nor ``refservice``, so the gate judges a backend it
 against. The gate's tests run it as a team would:
 
     locally    MC_LOCAL_COMMAND="python -m uvicorn app:app --host {host} --port {port}
-               --ws-max-size 1048576 [--workers 2]"  MC_LOCAL_CWD=tests/team_backend
+               [--workers 2]"  MC_LOCAL_CWD=tests/team_backend
                MC_LOCAL_SECRET_ENV=JWT_SECRET_KEY
     in Docker  from its own compose.yaml (a build of its own, a dependency service with a
                healthcheck and a named volume, a fixed host port, its own secret variable)
@@ -48,6 +48,8 @@ FAULTS = ("", "reorder")
 STORE_URL = os.environ.get("STORE_URL", "").strip()
 VERSION = os.environ.get("APP_VERSION", "team-1.0.0")
 STEP_PAUSE = 0.02  # seconds between a run's events
+MAX_FRAME = 1024 * 1024  # bytes: the contract's frame limit (docs/protocol.md, frame-size)
+MESSAGE_TOO_BIG = 1009
 SUBPROTOCOL_PREFIX = "jwt."
 Message = dict[str, Any]
 
@@ -126,6 +128,9 @@ class Connection:
         await self.send({"type": "error_message", "error_code": code, "message": text})
 
     async def serve(self) -> None:
+        """Greet, then answer frame by frame. The frame limit is kept here, not by uvicorn's
+        --ws-max-size: uvicorn drops the connection with the rest of a long frame unread, which
+        resets it, and a client behind a proxy then sees 1006 instead of the close frame."""
         await self.send(
             {"type": "connection_established", "data": {"connection_id": uuid.uuid4().hex}}
         )
@@ -134,12 +139,18 @@ class Connection:
                 frame = await self.websocket.receive()
                 if frame["type"] == "websocket.disconnect":
                     return
-                await self.answer(frame.get("text"))
+                text, raw = frame.get("text"), frame.get("bytes") or b""
+                if len(text.encode() if text is not None else raw) > MAX_FRAME:
+                    async with self.sending:  # the close frame, whole: never mid-event
+                        await self.websocket.close(code=MESSAGE_TOO_BIG)
+                    return
+                await self.answer(text)
         finally:
             for task in self.runs.values():
                 task.cancel()
 
     async def answer(self, text: str | None) -> None:
+        """Answer one frame (within the limit)."""
         if text is None:
             await self.error("JSON_PARSE_ERROR", "binary frames are not read; send JSON text")
             return
