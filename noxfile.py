@@ -89,8 +89,8 @@ def probe_staging(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (~13 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
-    _install(session, "harness", "suite", "service")
+    """Benchmarks (~17 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
+    _install(session, "harness", "suite", "service", "team-backend")
     session.run("python", "-m", "bench", *session.posargs)
 
 

@@ -122,10 +122,12 @@ def _spawn(
     raise BringUpError("local", f"{KEY}: {problem}")
 
 
-def start_command(settings: Settings, *, secret: Secret, log: Log) -> Command:
-    """Start the team's command and return once it is ready (bounded); stopped on any failure."""
+def start_command(settings: Settings, *, secret: Secret, log: Log, port: int = 0) -> Command:
+    """Start the team's command and return once it is ready (bounded); stopped on any failure.
+
+    ``port`` 0: a free one, picked here."""
     host = settings.local_host
-    port = pick_port(host)
+    port = port or pick_port(host)
     argv = fill_in(settings.local_command, host, port)
     name = secret_variable(settings)
     env = child_environment({name: secret.reveal()})
