@@ -17,7 +17,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tasks.environments.local.command import describe_command, start_command
+from tasks.environments.local.command import WILDCARDS, describe_command, start_command
 from tasks.environments.local.process import stop_group
 from tasks.environments.local.reference import (
     Service,
@@ -58,14 +58,13 @@ def _serve_reference(
     try:
         base = host_port(service.host, service.port)
         log(f"reference backend ready on {base} (pid {service.process.pid})")
-        yield Target(
-            env="local",
-            ws_url=f"ws://{base}{settings.dialect.websocket_path}",
-            http_url=f"http://{base}",
-            reason=reason,
-            backend=REFERENCE,
-            jwt_secret=secret,
-            details={
+        yield _target(
+            settings,
+            base,
+            reason,
+            REFERENCE,
+            secret,
+            {
                 "pid": str(service.process.pid),
                 "service_log": str(service.log_path),
                 "readiness_lag_ms": f"{(service.ready_at - service.listening_at) * 1000:.1f}",
@@ -86,18 +85,17 @@ def _serve_command(settings: Settings, log: Log, reason: str, secret: Secret) ->
     log(f"starting the team's backend: {backend}")
     started = start_command(settings, secret=secret, log=log)
     try:
-        base = host_port(started.host, started.port)
+        base = host_port(WILDCARDS.get(started.host, started.host), started.port)
         ready = started.ready
         took = ready.at - started.started_at
         log(f"the team's backend is ready on {base} after {took:.2f}s (pid {started.process.pid})")
-        yield Target(
-            env="local",
-            ws_url=f"ws://{base}{settings.dialect.websocket_path}",
-            http_url=f"http://{base}",
-            reason=reason,
-            backend=backend,
-            jwt_secret=secret,
-            details={
+        yield _target(
+            settings,
+            base,
+            reason,
+            backend,
+            secret,
+            {
                 "pid": str(started.process.pid),
                 "service_log": str(started.log_path),
                 "ready_ms": f"{took * 1000:.1f}",
@@ -109,3 +107,23 @@ def _serve_command(settings: Settings, log: Log, reason: str, secret: Secret) ->
         with shielded():
             code = stop_group(started.process)
         log(f"the team's backend stopped (exit code {code}); its output: {started.log_path}")
+
+
+def _target(
+    settings: Settings,
+    base: str,
+    reason: str,
+    backend: str,
+    secret: Secret,
+    details: dict[str, str],
+) -> Target:
+    """A local backend's Target: its URLs on ``base`` (host:port), whose it is, its facts."""
+    return Target(
+        env="local",
+        ws_url=f"ws://{base}{settings.dialect.websocket_path}",
+        http_url=f"http://{base}",
+        reason=reason,
+        backend=backend,
+        jwt_secret=secret,
+        details=details,
+    )
