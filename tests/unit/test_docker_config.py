@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.environments.docker.config import Port, parse_config
+from tasks.environments.docker.labels import _created, _Pieces, _stack, stale_reason
 from tasks.environments.docker.plan import PLANNED_IMAGE
 
 # (id, a `ports:` entry as compose v1 or v2 prints it, the ports it means)
@@ -75,3 +76,26 @@ def test_the_reference_image_is_neither_built_by_compose_nor_pulled() -> None:
     assert config.uses_reference_image
     assert config.to_build() == []
     assert config.to_pull() == {}
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "epoch"),
+    [
+        pytest.param({"Created": 1700000000}, "Created", 1700000000.0, id="container-epoch"),
+        pytest.param({"Created": "2023-11-14T22:13:20.123456789Z"}, "Created", 1700000000.0,
+                     id="network-rfc3339-nanoseconds"),
+        pytest.param({"CreatedAt": "2023-11-14T23:13:20+01:00"}, "CreatedAt", 1700000000.0,
+                     id="volume-with-zone"),
+        pytest.param({"CreatedAt": "yesterday"}, "CreatedAt", None, id="not-a-time"),
+    ],
+)  # fmt: skip
+def test_the_engines_creation_times_read(item: dict[str, object], key: str, epoch: float) -> None:
+    assert _created(item, key) == epoch
+
+
+def test_a_stack_without_the_gates_labels_is_known_by_its_name_and_age() -> None:
+    pieces = _Pieces(created=[1700000100.0, 1700000000.0], networks=["n1"], volumes=["v1"])
+    stack = _stack("mcg-4242-abc123", pieces)
+    assert (stack.owner_pid, stack.owner_host, stack.started) == (4242, "", 1700000000.0)
+    assert stale_reason(stack, max_age=3600, now=1700000000.0 + 60, host="h") is None  # young
+    assert "started" in str(stale_reason(stack, max_age=3600, now=1700000000.0 + 7200, host="h"))
