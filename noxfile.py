@@ -1,5 +1,5 @@
 # /// script
-# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7", "websockets>=14"]
+# dependencies = ["nox>=2025.2.9", "python-dotenv>=1.0", "docker>=7", "websockets>=14", "pyyaml>=6"]
 # ///
 """Sessions of the mission-critical gate. Each one calls `tasks` in order; no logic lives here."""
 
@@ -89,8 +89,8 @@ def probe_staging(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (~13 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
-    _install(session, "harness", "suite", "service")
+    """Benchmarks (~17 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
+    _install(session, "harness", "suite", "service", "team-backend")
     session.run("python", "-m", "bench", *session.posargs)
 
 

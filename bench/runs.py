@@ -33,12 +33,18 @@ from tasks.environments.docker.labels import LABEL_OWNER_PID, LABEL_PROJECT
 if TYPE_CHECKING:
     from docker import DockerClient
 
-Env = Literal["local", "docker_v2", "docker_v1"]
+Env = Literal["local", "docker_v2", "docker_v1", "docker_team_v2", "docker_team_v1"]
 DOCKER: tuple[Env, ...] = ("docker_v2", "docker_v1")
-COMPOSE: dict[Env, str] = {"docker_v2": "v2", "docker_v1": "v1"}  # MC_DOCKER_COMPOSE
+TEAM: tuple[Env, ...] = ("docker_team_v2", "docker_team_v1")  # bench/team.py's
+COMPOSE: dict[Env, str] = {  # MC_DOCKER_COMPOSE
+    "docker_v2": "v2",
+    "docker_v1": "v1",
+    "docker_team_v2": "v2",
+    "docker_team_v1": "v1",
+}
 RETIRED = ("time_to_verdict.docker.", "soak.docker.")  # one docker column, before the families
 MARKER = "BENCH_RUN"
-TIMEOUT = {"local": 300.0, "docker_v2": 900.0, "docker_v1": 900.0}
+TIMEOUT = {"local": 300.0} | dict.fromkeys((*DOCKER, *TEAM), 900.0)
 PHASES = ("settings", "choice", "bring-up", "suite", "teardown")
 OVERHEAD_GOAL = below(1, "s")
 
@@ -102,8 +108,11 @@ def _remove_leftovers(client: DockerClient | None, marker: str, pid: int) -> Non
                 remove_stack(client, stack)
 
 
-def run_gate(env: Env, label: str, client: DockerClient | None) -> Run:
-    """One ``nox -s mission_critical-<env>``, then what it left behind."""
+def run_gate(
+    env: Env, label: str, client: DockerClient | None, extra: dict[str, str] | None = None
+) -> Run:
+    """One ``nox -s mission_critical-<env>``, then what it left behind (``extra``: the team's
+    settings and compose variables, for a team's stack)."""
     where = TMP / "runs" / label
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
@@ -113,7 +122,8 @@ def run_gate(env: Env, label: str, client: DockerClient | None) -> Run:
     environ.update({"MC_REPORT_DIR": str(where), MARKER: marker.split("=", 1)[1]})
     if env in COMPOSE:
         environ["MC_DOCKER_COMPOSE"] = COMPOSE[env]
-    session = "mission_critical-" + ("local" if env == "local" else "docker")
+    environ.update(extra or {})
+    session = "mission_critical-" + ("local" if env == "local" else "docker")  # team: docker
     argv = [sys.executable, "-m", "nox", "-s", session]
     child = run_child(argv, timeout=TIMEOUT[env], env=environ, output=where / "nox.out")
     leftovers = processes_marked(marker)
@@ -140,18 +150,23 @@ def run_gate(env: Env, label: str, client: DockerClient | None) -> Run:
     )
 
 
-def soak(envs: tuple[Env, ...], reps: int, client: DockerClient | None) -> dict[Env, list[Run]]:
+def soak(
+    envs: tuple[Env, ...],
+    reps: int,
+    client: DockerClient | None,
+    extra: dict[str, str] | None = None,
+) -> dict[Env, list[Run]]:
     """``reps`` runs of each of ``envs``, alternating (after one untimed warm-up run each)."""
     for env in envs:
         log(f"runs: warm-up run of {env} (untimed: venv and image ready)")
-        warm = run_gate(env, f"{env}-warmup", client)
+        warm = run_gate(env, f"{env}-warmup", client, extra)
         if not warm.passed:
             log(f"runs: WARNING: the warm-up run of {env} failed: {warm.problem}")
     log(f"runs: {reps} consecutive runs of {' and '.join(envs)}")
     runs: dict[Env, list[Run]] = {env: [] for env in envs}
     for index in range(reps):
         for env in envs:
-            run = run_gate(env, f"{env}-{index:02d}", client)
+            run = run_gate(env, f"{env}-{index:02d}", client, extra)
             runs[env].append(run)
             state = "ok" if run.passed and not run.leftovers else f"PROBLEM {run.problem}"
             log(f"runs: {env} #{index + 1}: {run.wall:.2f} s, {state} {', '.join(run.leftovers)}")
@@ -200,7 +215,7 @@ def verdict_metrics(env: Env, runs: list[Run]) -> list[Metric]:
                 Metric(f"{prefix}.phase.tests", "s", Sample.of(r.tests for r in good), digits=2)
             )
             continue
-        goal = at_most(3, "s") if phase == "teardown" and env in DOCKER else None
+        goal = at_most(3, "s") if phase == "teardown" and env in (*DOCKER, *TEAM) else None
         metrics.append(
             Metric(
                 f"{prefix}.phase.{phase.replace('-', '_')}",

@@ -74,6 +74,7 @@ def judge(
             settings = load_settings(root, environ)
             check_pytest_args([*addopts.split(), *posargs])
             check_outputs(settings, choose.candidates(requested, settings))
+            environments.check_inputs(settings, choose.candidates(requested, settings))
         summary.dialect = f"{settings.dialect.name} ({settings.dialect.source})"
         with clock.phase("choice"):
             decision = choose.choose_environment(
@@ -127,6 +128,7 @@ def _run_once(
     summary.suite_data_path = str(suite_data_file(junit))
     started, up = time.perf_counter(), False
     secrets, data = settings.secrets(), None
+    summary.backend = environments.describe_backend(env, settings)
     try:
         # Each serve_* tears down in its own finally, shielded from a second signal.
         with environments.serve(
@@ -136,6 +138,7 @@ def _run_once(
             up = True
             summary.ws_url = redact_url(target.ws_url)
             summary.http_url = redact_url(target.http_url)
+            summary.backend = target.backend or summary.backend
             summary.details = dict(target.details)
             secrets += target.secrets()
             with clock.phase("suite"):

@@ -17,6 +17,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import Task, task
 
 from tasks import gate
+from tasks.environments import check_inputs
 from tasks.environments.choose import Requested
 from tasks.report.outputs import check_outputs
 from tasks.settings import EnvName, Settings, load_settings
@@ -42,9 +43,11 @@ def _step(fn: Callable[..., None]) -> Task[Any]:
 
 
 def _settings(*writes_for: EnvName) -> Settings:
-    """The settings, and the folders a step for ``writes_for`` writes checked before it starts."""
+    """The settings, and what a step for ``writes_for`` writes and reads, checked before it
+    starts."""
     settings = load_settings()
     check_outputs(settings, writes_for)
+    check_inputs(settings, writes_for)
     return settings
 
 

@@ -21,6 +21,7 @@ class Target:
     ws_url: str
     http_url: str
     reason: str  # why this environment was judged
+    backend: str = ""  # whose backend: the reference one, the team's command, stack or URL
     jwt_secret: Secret | None = None
     tokens: tuple[Secret, ...] = ()
     expired_token: Secret | None = None

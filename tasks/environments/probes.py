@@ -1,11 +1,20 @@
-"""The staging probes themselves: HTTP health, WebSocket handshake + greeting, ping round trip.
+"""The probes themselves: HTTP health, WebSocket handshake + greeting, ping round trip.
 
 Each probe is bounded by ``Plan.bound`` and timed, and turns every failure into a ``ProbeResult``
-holding a ``ProbeError`` (probe, what it saw, how long it waited, the URL redacted). Nothing here
-reads settings: ``staging.plan_probes`` resolves them into a ``Plan`` first. No message
-holds a token or a secret (``scrub`` removes any that a peer echoes back). The probes connect
-directly (no HTTP proxy) and never send a token over plain ws:// to a host that is not loopback
-unless the plan allows it.
+holding a ``ProbeError`` (probe, what it saw, how long it waited, the URL redacted) and whether
+the failure is ``transient`` (a later try may pass: refused, reset, timed out, 502/503/504) or
+``definitive`` (it will not: 401/403, close 1008, the dialect's refusal, a wrong greeting). That
+decision is made in one place (``failures``) and kept on the result (``ProbeResult.failure``);
+every loop that probes until ready (``readiness``) acts on it. Nothing here reads settings: the
+environment resolves them into a ``Plan`` first, hints included, so a failure names the keys of
+the environment being run. No message holds a token or a secret (``scrub`` removes any that a peer
+echoes back). The probes connect directly (no HTTP proxy) and never send a token over plain
+ws:// to a host that is not loopback unless the plan allows it.
+
+    probe_health(plan)       GET the health URL: 200 with a JSON object
+    probe_socket(plan)       the handshake with a token, greeted, then a ping answered
+    probe_ready(plan)        what "ready" means for the plan's dialect: health, then a greeted
+                             handshake (the ping is the suite's to judge)
 """
 
 from __future__ import annotations
@@ -13,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -26,6 +34,13 @@ from contract.dialect import Dialect, load_dialect
 from contract.messages import error_code_of, ping_message, subprotocol_for
 from contract.rules import FrameError, parse_frame
 from contract.rules import check_greeting as rules_greeting
+from tasks.environments.failures import (
+    Failure,
+    Hints,
+    classify_error,
+    classify_status,
+    describe_error,
+)
 from tasks.settings.addresses import is_loopback
 from tasks.settings.errors import ProbeError
 from tasks.target import redact_url
@@ -44,8 +59,6 @@ USER_AGENT = "mission-critical-gate probe"
 QUIET_LOGGER = logging.getLogger("tasks.environments.probes.websockets")
 QUIET_LOGGER.setLevel(logging.WARNING)
 MAX_HEALTH_BYTES = 64 * 1024
-UNTRUSTED_HINT = "if the deployment uses a private CA, name its PEM file in STAGING_CA_BUNDLE"
-REJECTED_HINT = "the token was rejected: check STAGING_JWT_SECRET or STAGING_TOKENS"
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,12 @@ class ProbeResult:
     url: str  # redacted
     error: ProbeError | None = None
     facts: dict[str, str] = field(default_factory=dict)  # e.g. backend_version, ping_ms
+    failure: Failure | None = None  # for a failed probe: may a later try pass?
+
+    @property
+    def definitive(self) -> bool:
+        """A failure no later try will change (probing on would only wait out the bound)."""
+        return self.failure == "definitive"
 
 
 @dataclass(frozen=True)
@@ -72,50 +91,8 @@ class Plan:
     context: ssl.SSLContext | None = field(repr=False)
     insecure_ok: bool
     secrets: tuple[str, ...] = field(repr=False)
+    hints: Hints
     dialect: Dialect = field(default_factory=load_dialect, repr=False)
-
-
-# ---- messages -----------------------------------------------------------------------------------
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line saying what a network failure was (never the request's headers)."""
-    from urllib.error import URLError  # noqa: PLC0415
-
-    from websockets.exceptions import (  # noqa: PLC0415
-        ConnectionClosed,
-        InvalidHandshake,
-        InvalidStatus,
-    )
-
-    if isinstance(exc, URLError) and isinstance(exc.reason, BaseException):
-        return describe_error(exc.reason)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message}); {UNTRUSTED_HINT}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason or exc})"
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        why = f" ({REJECTED_HINT})" if status in {401, 403} else ""
-        return f"handshake refused with HTTP {status}{why}"
-    if isinstance(exc, ConnectionClosed):
-        frame = exc.rcvd
-        if frame is None:
-            return "connection dropped without a close frame"
-        why = f" ({frame.reason[:80]})" if frame.reason else ""
-        hint = f"; {REJECTED_HINT}" if frame.code == 1008 else ""
-        return f"connection closed with code {frame.code}{why}{hint}"
-    if isinstance(exc, InvalidHandshake):
-        return f"handshake failed ({exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, socket.gaierror):
-        return f"host name does not resolve ({exc.strerror})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -125,10 +102,12 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def _fail(plan: Plan, probe: ProbeName, seen: str, waited: float, url: str) -> ProbeResult:
+def _fail(
+    plan: Plan, probe: ProbeName, seen: str, waited: float, url: str, failure: Failure
+) -> ProbeResult:
     safe = scrub(seen, plan.secrets)
     error = ProbeError(probe, safe, waited, redact_url(url))
-    return ProbeResult(probe, "fail", waited, safe, redact_url(url), error)
+    return ProbeResult(probe, "fail", waited, safe, redact_url(url), error, failure=failure)
 
 
 def not_run(plan: Plan, probe: ProbeName, why: str) -> ProbeResult:
@@ -150,26 +129,26 @@ def probe_health(plan: Plan) -> ProbeResult:
     waited = time.monotonic() - start
     url = plan.health_url
     if not box:
-        return _fail(plan, "health", f"no answer within {plan.bound:g}s", waited, url)
+        seen = f"no answer within {plan.bound:g}s"
+        return _fail(plan, "health", seen, waited, url, "transient")
     answer = box[0]
     if isinstance(answer, BaseException):
-        return _fail(plan, "health", describe_error(answer), waited, url)
+        seen = describe_error(answer, plan.hints)
+        return _fail(plan, "health", seen, waited, url, classify_error(answer))
     status, body = answer
     text = body[:MAX_HEALTH_BYTES].decode("utf-8", errors="replace")
     if status != 200:
         snippet = " ".join(text.split())[:120]
-        return _fail(
-            plan, "health", f"HTTP {status}" + (f": {snippet}" if snippet else ""), waited, url
-        )
+        seen = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+        return _fail(plan, "health", seen, waited, url, classify_status(status))
     try:
         document = json.loads(text)
     except ValueError:
-        return _fail(plan, "health", "HTTP 200 but the body is not JSON", waited, url)
+        seen = "HTTP 200 but the body is not JSON"
+        return _fail(plan, "health", seen, waited, url, "definitive")
     if not isinstance(document, dict):
-        kind = type(document).__name__
-        return _fail(
-            plan, "health", f"HTTP 200 but the body is a JSON {kind}, not an object", waited, url
-        )
+        seen = f"HTTP 200 but the body is a JSON {type(document).__name__}, not an object"
+        return _fail(plan, "health", seen, waited, url, "definitive")
     facts: dict[str, str] = {}
     detail = "HTTP 200, JSON object"
     version = document.get("version")
@@ -209,10 +188,9 @@ def refuse_plain_ws(plan: Plan) -> ProbeResult | None:
     if parts.scheme != "ws" or is_loopback(host) or plan.insecure_ok:
         return None
     seen = (
-        f"refused to send a token over plain ws:// to {host}; use wss:// "
-        "or set STAGING_ALLOW_INSECURE_WS=true"
+        f"refused to send a token over plain ws:// to {host}; {plan.hints.insecure or 'use wss://'}"
     )
-    return _fail(plan, "handshake", seen, 0.0, plan.ws_url)
+    return _fail(plan, "handshake", seen, 0.0, plan.ws_url, "definitive")
 
 
 def probe_socket(plan: Plan) -> list[ProbeResult]:
@@ -220,7 +198,18 @@ def probe_socket(plan: Plan) -> list[ProbeResult]:
     refused = refuse_plain_ws(plan)
     if refused is not None:
         return [refused, not_run(plan, "ping", "needs a handshake")]
-    return asyncio.run(_probe_socket(plan))
+    return asyncio.run(_probe_socket(plan, ping=True))
+
+
+def probe_ready(plan: Plan) -> list[ProbeResult]:
+    """Whether the backend is ready, as its dialect defines it: the health path answers, then a
+    handshake with the plan's token is greeted; stops at the first failure. (Every dialect
+    speaks WebSocket today; a transport of another kind brings its own probes here.)"""
+    health = probe_health(plan)
+    if health.outcome != "pass":
+        return [health]
+    refused = refuse_plain_ws(plan)
+    return [health, refused or asyncio.run(_probe_socket(plan, ping=False))[0]]
 
 
 def presented(plan: Plan) -> tuple[str, dict[str, str], list[Subprotocol] | None]:
@@ -238,7 +227,7 @@ def presented(plan: Plan) -> tuple[str, dict[str, str], list[Subprotocol] | None
     return urlunsplit(parts._replace(query=urlencode(query))), {}, None
 
 
-async def _probe_socket(plan: Plan) -> list[ProbeResult]:
+async def _probe_socket(plan: Plan, *, ping: bool) -> list[ProbeResult]:
     from websockets.asyncio.client import connect  # noqa: PLC0415
 
     start = time.monotonic()
@@ -264,22 +253,26 @@ async def _probe_socket(plan: Plan) -> list[ProbeResult]:
                 raw = await connection.recv()
         except TimeoutError:
             seen = f"{stage} within {plan.bound:g}s"
-            failed = _fail(plan, "handshake", seen, time.monotonic() - start, plan.ws_url)
+            waited = time.monotonic() - start
+            failed = _fail(plan, "handshake", seen, waited, plan.ws_url, "transient")
             return [failed, not_run(plan, "ping", "needs a handshake")]
         except Exception as exc:
-            seen = describe_error(exc)
+            seen = describe_error(exc, plan.hints)
             if stage != "no handshake response":
                 seen += " before the greeting"
-            failed = _fail(plan, "handshake", seen, time.monotonic() - start, plan.ws_url)
+            waited = time.monotonic() - start
+            failed = _fail(plan, "handshake", seen, waited, plan.ws_url, classify_error(exc))
             return [failed, not_run(plan, "ping", "needs a handshake")]
         waited = time.monotonic() - start
-        problem = check_greeting(raw, plan.dialect)
+        problem = check_greeting(raw, plan.dialect, plan.hints)
         if problem:
-            failed = _fail(plan, "handshake", problem, waited, plan.ws_url)
+            failed = _fail(plan, "handshake", problem, waited, plan.ws_url, "definitive")
             return [failed, not_run(plan, "ping", "needs a handshake")]
         greeting = plan.dialect.greeting_type
         detail = f"greeting {greeting}; auth: {plan.auth}; dialect {plan.dialect.name}"
         shaken = ProbeResult("handshake", "pass", waited, detail, redact_url(plan.ws_url))
+        if not ping:
+            return [shaken]
         return [shaken, await _probe_ping(plan, connection)]
     finally:
         if connection is not None:
@@ -288,7 +281,7 @@ async def _probe_socket(plan: Plan) -> list[ProbeResult]:
                     await connection.close()
 
 
-def check_greeting(raw: str | bytes, dialect: Dialect) -> str | None:
+def check_greeting(raw: str | bytes, dialect: Dialect, hints: Hints) -> str | None:
     """Why the first message is not the dialect's greeting, or None when it is (a refusal of
     the token, as the dialect spells one, is named as such)."""
     try:
@@ -299,7 +292,8 @@ def check_greeting(raw: str | bytes, dialect: Dialect) -> str | None:
     if kind == dialect.error_type:
         code = error_code_of(message, dialect)
         shown = str(code)[:40] if isinstance(code, str) else "no code"
-        why = f" ({REJECTED_HINT})" if code in dialect.reject_error_codes else ""
+        rejected = code in dialect.reject_error_codes
+        why = f" (the token was rejected: {hints.rejected})" if rejected else ""
         return f"the first message is {kind!r} ({shown}), not {dialect.greeting_type}{why}"
     return rules_greeting(message, dialect.greeting_type, dialect.connection_id_paths)
 
@@ -318,9 +312,10 @@ async def _probe_ping(plan: Plan, connection: ClientConnection) -> ProbeResult:
                 others += 1
     except TimeoutError:
         seen = f"no {pong} within {plan.bound:g}s ({others} other messages)"
-        return _fail(plan, "ping", seen, time.monotonic() - start, plan.ws_url)
+        return _fail(plan, "ping", seen, time.monotonic() - start, plan.ws_url, "transient")
     except Exception as exc:
-        return _fail(plan, "ping", describe_error(exc), time.monotonic() - start, plan.ws_url)
+        seen, waited = describe_error(exc, plan.hints), time.monotonic() - start
+        return _fail(plan, "ping", seen, waited, plan.ws_url, classify_error(exc))
     waited = time.monotonic() - start
     facts = {"ping_ms": f"{waited * 1000:.1f}"}
     detail = f"{pong} in {waited * 1000:.1f} ms"

@@ -17,30 +17,28 @@ no message ever holds a token or a secret.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from contract.dialect import Dialect, load_dialect
-from contract.messages import minted_claims
+from tasks.environments.failures import Hints
 from tasks.environments.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
+from tasks.environments.tokens import mint_token
 from tasks.settings import Settings, read_ca_bundle
 from tasks.settings.errors import ProbeError, SettingsError
 from tasks.target import Target, redact_url
 
-__all__ = ["ProbeResult", "format_probe_table", "probe_staging", "serve_staging"]
+__all__ = ["ProbeResult", "format_probe_table", "mint_token", "probe_staging", "serve_staging"]
 
 Log = Callable[[str], None]
 
 PROBE_SUBJECT = "mc-probe"
-TOKEN_LIFETIME = 600  # seconds a minted probe token stays valid
+HINTS = Hints(
+    rejected="check STAGING_JWT_SECRET or STAGING_TOKENS",
+    untrusted="if the deployment uses a private CA, name its PEM file in STAGING_CA_BUNDLE",
+    insecure="use wss:// or set STAGING_ALLOW_INSECURE_WS=true",
+)
 CONFIGURED = "Configured for staging testing: WebSocket={url}"
 NO_AUTH = "staging needs STAGING_JWT_SECRET (to mint tokens) or STAGING_TOKENS (static tokens)"
 UNSET = "not set in .env.staging, .env or the environment"
@@ -78,6 +76,7 @@ def plan_probes(settings: Settings) -> Plan:
         context=make_tls_context(read_ca_bundle(settings)) if needs_tls else None,
         insecure_ok=settings.staging_allow_insecure_ws,
         secrets=(token, *settings.secrets()),
+        hints=HINTS,
         dialect=dialect,
     )
 
@@ -98,26 +97,6 @@ def ca_bundle_path(settings: Settings) -> str | None:
 def make_tls_context(ca_pem: str | None) -> ssl.SSLContext:
     """Verifying context: hostname checked, system roots or the given CA certificates (PEM)."""
     return ssl.create_default_context(cadata=ca_pem)
-
-
-def mint_token(
-    secret: str, subject: str, lifetime: int = TOKEN_LIFETIME, *, dialect: Dialect | None = None
-) -> str:
-    """An HS256 JWT with ``sub``, ``iat``, ``exp`` and the claims the dialect demands (stdlib
-    only: no JWT library needed here)."""
-    header = {"alg": "HS256", "typ": "JWT"}
-    claims = minted_claims(dialect or load_dialect(), subject, now=time.time(), expires_in=lifetime)
-    signing_input = f"{_b64_json(header)}.{_b64_json(claims)}".encode("ascii")
-    signature = hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
-    return f"{signing_input.decode('ascii')}.{_b64(signature)}"
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64_json(value: dict[str, Any]) -> str:
-    return _b64(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 # ---- the public steps ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ one string: inline CSS, inline SVG charts (``svg``), ``<details>`` for the folds
 no script and no URL of any kind, so it opens offline and loads nothing. Top to bottom:
 
 - the verdict, big and coloured, and what the harness knows: environment and why, the target
-  (URLs redacted), dialect, backend version, results, and the phases as bars;
+  (URLs redacted), dialect, whose backend and its version, results, and the phases as bars;
 - one row per check (failed first): name, rules, verdict, duration;
 - each failed check: its violations, and the timeline of every run they name, the offending
   message marked in colour *and* words, the raw frames folded away, capped;
@@ -130,8 +130,10 @@ def _facts(page: _Page, summary: Summary, data: SuiteData) -> str:
     if target.get("dialect"):
         source = target.get("dialect_source", "")
         rows.append(("dialect", f"{target['dialect']}" + (f" ({source})" if source else "")))
+    if summary.backend:
+        rows.append(("backend", summary.backend))
     version = summary.backend_version or target.get("backend_version", "")
-    rows.append(("backend", version or "did not report a version"))
+    rows.append(("version", version or "did not report a version"))
     if target.get("auth_mode"):
         rows.append(("auth", target["auth_mode"]))
     if target.get("users"):

@@ -47,6 +47,7 @@ class Summary:
     ws_url: str = ""
     http_url: str = ""
     dialect: str = ""  # the dialect judged, and the file it came from
+    backend: str = ""  # whose backend: the reference one, the team's command or stack, a URL
     backend_version: str = ""
     details: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)  # seconds
@@ -68,7 +69,8 @@ class Summary:
             *(("not " + env, why) for env, why in self.rejected),
             ("target", f"{self.ws_url or '-'}  health: {self.http_url or '-'}"),
             *([("dialect", self.dialect)] if self.dialect else []),
-            ("backend", self.backend_version or "did not report a version"),
+            ("backend", self.backend or "-"),
+            ("version", self.backend_version or "did not report a version"),
             ("results", str(self.counts)),
             *(
                 [
@@ -121,6 +123,7 @@ class Summary:
             "mc_ws_url": self.ws_url,
             "mc_http_url": self.http_url,
             "mc_dialect": self.dialect,
+            "mc_backend": self.backend,
             "mc_backend_version": self.backend_version,
             "mc_verdict": self.verdict,
             **{f"mc_phase_{k.replace('-', '_')}_s": f"{v:.3f}" for k, v in self.phases.items()},

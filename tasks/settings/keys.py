@@ -15,6 +15,7 @@ from typing import Literal
 from contract.dialect import DEFAULT as DEFAULT_DIALECT
 from tasks.settings.values import boolean as _bool
 from tasks.settings.values import choice as _choice
+from tasks.settings.values import command as _command
 from tasks.settings.values import count as _count
 from tasks.settings.values import count_or_all as _count_or_all
 from tasks.settings.values import env_list
@@ -24,11 +25,13 @@ from tasks.settings.values import number as _number
 from tasks.settings.values import optional as _optional
 from tasks.settings.values import optional_text as _optional_text
 from tasks.settings.values import path as _path
+from tasks.settings.values import paths as _paths
 from tasks.settings.values import secret as _secret
 from tasks.settings.values import text as _text
 from tasks.settings.values import tokens as _tokens
 from tasks.settings.values import url as _url
 from tasks.settings.values import url_path as _url_path
+from tasks.settings.values import variable_name as _variable_name
 
 Group = Literal["common", "docker", "staging", "local"]
 MIB = 2**20
@@ -83,14 +86,18 @@ KEYS: dict[str, Key] = {
     "MC_EVENT_SHAPE": Key("common", _choice("flat", "data"), "flat", "reference backend's shape"),
     # local
     "MC_LOCAL_HOST": Key("local", _host, "127.0.0.1", "address the local backend binds"),
-    "MC_LOCAL_READY_TIMEOUT": Key("local", _number(0.1, 600), "15", "seconds to wait for READY"),
+    "MC_LOCAL_READY_TIMEOUT": Key("local", _number(0.1, 600), "15", "seconds to become ready"),
+    "MC_LOCAL_COMMAND": Key("local", _command, "", "the team's backend: a command line"),
+    "MC_LOCAL_CWD": Key("local", _optional(_path), "", "the command's working folder"),
+    "MC_LOCAL_SECRET_ENV": Key("local", _variable_name, "", "the command's secret variable"),
     # docker
-    "MC_DOCKER_COMPOSE_FILE": Key("docker", _path, "compose.yaml", "the stack to start"),
+    "MC_DOCKER_COMPOSE_FILE": Key("docker", _paths, "compose.yaml", "the stack: file[:file...]"),
     "MC_DOCKER_COMPOSE": Key(
         "docker", _choice("auto", "v1", "v2"), "auto", "which compose runs it"
     ),
     "MC_DOCKER_SERVICE": Key("docker", _text, "refservice", "the service that is the backend"),
     "MC_DOCKER_PORT": Key("docker", _count(1, 65535), "8000", "the service's container port"),
+    "MC_DOCKER_SECRET_ENV": Key("docker", _variable_name, "", "the stack's secret variable"),
     "MC_DOCKER_DAEMON_TIMEOUT": Key("docker", _number(0.05, 60), "1", "daemon probe bound"),
     "MC_DOCKER_READY_TIMEOUT": Key("docker", _number(1, 3600), "60", "readiness bound"),
     "MC_DOCKER_STOP_TIMEOUT": Key("docker", _count(0, 600), "3", "seconds `down` gives containers"),

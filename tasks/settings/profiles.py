@@ -84,10 +84,14 @@ class Settings:
     event_shape: Literal["flat", "data"]
     local_host: str
     local_ready_timeout: float
-    docker_compose_file: Path
+    local_command: tuple[str, ...]  # () = the reference backend
+    local_cwd: Path | None  # None: the repository root
+    local_secret_env: str | None  # None: MC_JWT_SECRET
+    docker_compose_file: tuple[Path, ...]
     docker_compose: Literal["auto", "v1", "v2"]
     docker_service: str
     docker_port: int
+    docker_secret_env: str | None  # None: MC_JWT_SECRET only
     docker_daemon_timeout: float
     docker_ready_timeout: float
     docker_stop_timeout: int

@@ -5,7 +5,8 @@ they sit below ``tasks.settings`` and know nothing of its layers.
 
     read_file(path, shown)              rule 1: a readable, regular UTF-8 text file, or FileError
     read_ca_bundle(value, where, root)  rule 1 for STAGING_CA_BUNDLE, plus: it holds a PEM CA
-    check_together(values, sources, root)  rule 4: the rules between keys (NOT_ABOVE, plain ws);
+    check_together(values, sources, root)  rule 4: the rules between keys (NOT_ABOVE, plain ws,
+                                        MC_LOCAL_CWD / _SECRET_ENV only with MC_LOCAL_COMMAND);
                                         rule 1 for the dialect MC_CONTRACT names (a malformed
                                         one names its file and key)
 """
@@ -40,6 +41,10 @@ PLAIN_WS = (
     "or set STAGING_ALLOW_INSECURE_WS=true"
 )
 NO_CA = "{shown} holds no PEM CA certificate (-----BEGIN CERTIFICATE----- ...)"
+FOR_THE_COMMAND = (
+    "is for the team's command (MC_LOCAL_COMMAND), which is not set: the reference backend "
+    "would ignore it; set MC_LOCAL_COMMAND, or unset this"
+)
 SHAPE_UNSPOKEN = (
     "{shape} puts event fields where the {dialect} dialect does not read them (it reads {where});"
     " use flat, or a dialect with that container"
@@ -100,9 +105,24 @@ def _check_not_above(values: Mapping[str, Any], sources: Mapping[str, str]) -> N
         raise SettingsError(low_at, low_key, f"{problem}: {why}; {fix}")
 
 
+def _check_local_command(values: Mapping[str, Any], sources: Mapping[str, str], root: Path) -> None:
+    """MC_LOCAL_CWD and MC_LOCAL_SECRET_ENV go with MC_LOCAL_COMMAND; the folder must be one."""
+    for key in ("MC_LOCAL_CWD", "MC_LOCAL_SECRET_ENV"):
+        if values[key] is not None and not values["MC_LOCAL_COMMAND"]:
+            raise SettingsError(sources[key], key, FOR_THE_COMMAND)
+    cwd = values["MC_LOCAL_CWD"]
+    if cwd is None:
+        return
+    folder = root / cwd
+    if not folder.is_dir():
+        why = "is not a folder" if os.path.lexists(folder) else "no such folder"
+        raise SettingsError(sources["MC_LOCAL_CWD"], "MC_LOCAL_CWD", f"{quote(str(cwd))}: {why}")
+
+
 def check_together(values: Mapping[str, Any], sources: Mapping[str, str], root: Path) -> None:
     """Rules that span keys, or that look beyond a key's own text."""
     _check_not_above(values, sources)
+    _check_local_command(values, sources, root)
     ws = values["STAGING_WEBSOCKET_URL"]
     if ws and ws.startswith("ws://") and not values["STAGING_ALLOW_INSECURE_WS"]:
         host = urlsplit(ws).hostname or ""

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import math
 import re
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,9 @@ T = TypeVar("T")
 ENV_NAMES: tuple[EnvName, ...] = ("docker", "staging", "local")
 NOT_A_JWT = "{name} is not a JWT (three base64url parts, each a JSON object)"
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+GATE_PREFIXES = ("MC_", "STAGING_")  # the gate's own variables (MC_JWT_SECRET aside)
+PORT_PLACEHOLDER = "{port}"
 
 
 class Secret:
@@ -147,6 +151,46 @@ def optional_text(raw: str) -> str | None:
 
 def path(raw: str) -> Path:
     return Path(text(raw))
+
+
+def paths(raw: str) -> tuple[Path, ...]:
+    """One path or several, separated by ``:`` as compose's own COMPOSE_FILE is."""
+    parts = [part.strip() for part in text(raw).split(":")]
+    if "" in parts:
+        raise BadValueError("has an empty entry between colons: {value}", raw)
+    return tuple(Path(part) for part in parts)
+
+
+def command(raw: str) -> tuple[str, ...]:
+    """A command line split the way a shell would (``shlex``; no shell runs it); empty is ().
+
+    It must hold ``{port}``: the harness picks the port and the backend must listen there.
+    """
+    if not raw.strip():
+        return ()
+    try:
+        argv = tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise BadValueError(f"does not split as a shell would ({exc}): {{value}}", raw) from None
+    if not any(PORT_PLACEHOLDER in arg for arg in argv):
+        raise BadValueError(
+            "has no {port} for the harness to fill in (it picks a free port, where the backend "
+            "must listen: e.g. `uvicorn app:app --host {host} --port {port}`): {value}",
+            raw,
+        )
+    return argv
+
+
+def variable_name(raw: str) -> str | None:
+    """An environment variable's name (not one of the gate's own); empty is None."""
+    name = raw.strip()
+    if not name:
+        return None
+    if not _VARIABLE.fullmatch(name):
+        raise BadValueError("{value} is not a valid environment variable name", raw)
+    if name.startswith(GATE_PREFIXES) and name != "MC_JWT_SECRET":
+        raise BadValueError("{value} is one of the gate's own variables: name your backend's", raw)
+    return name
 
 
 def url_path(raw: str) -> str:

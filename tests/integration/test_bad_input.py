@@ -253,7 +253,47 @@ IGNORED = [
          env={"MC_ENV_ORDER": ","}, command=("inv", "gate.auto")),
 ]  # fmt: skip
 
-CASES = [*FILES, *WRITES, *QUOTING, *IGNORED]
+# ---- the team's own backend (issue 16): its keys are checked before anything starts ---------
+DOCKER = ("nox", "mission_critical-docker")
+COMPOSE = {"compose.yaml": "services:\n  backend:\n    image: team:dev\n"}
+TEAM = [
+    row("compose-file-missing",
+         "bad setting MC_DOCKER_COMPOSE_FILE (environment variable MC_DOCKER_COMPOSE_FILE)",
+         "'team/compose.yaml' does not exist (relative to",
+         env={"MC_DOCKER_COMPOSE_FILE": "team/compose.yaml"}, command=DOCKER),
+    row("compose-file-one-of-several-missing", "bad setting MC_DOCKER_COMPOSE_FILE (file .env",
+         "'compose.gate.yaml' (file 2 of 2) does not exist", files={
+             **COMPOSE, ".env": "MC_DOCKER_COMPOSE_FILE=compose.yaml:compose.gate.yaml\n"},
+         command=DOCKER),
+    row("compose-file-a-folder-in-auto", "bad setting MC_DOCKER_COMPOSE_FILE", "is not a file",
+         files={"team": Dir()}, env={"MC_DOCKER_COMPOSE_FILE": "team",
+                                     "MC_ENV_ORDER": "docker,local"},
+         command=("nox", "mission_critical-auto")),
+    row("compose-files-empty-entry", "bad setting MC_DOCKER_COMPOSE_FILE",
+         "has an empty entry between colons", env={"MC_DOCKER_COMPOSE_FILE": "a.yaml:"},
+         command=DOCKER),
+    row("docker-secret-env-not-a-name", "bad setting MC_DOCKER_SECRET_ENV (file .env.docker",
+         "'JWT SECRET' is not a valid environment variable name",
+         files={".env.docker": "MC_DOCKER_SECRET_ENV=JWT SECRET\n"}, command=DOCKER),
+    row("docker-secret-env-a-gate-key", "bad setting MC_DOCKER_SECRET_ENV",
+         "is one of the gate's own variables", env={"MC_DOCKER_SECRET_ENV": "STAGING_JWT_SECRET"},
+         command=DOCKER),
+    row("local-command-without-port", "bad setting MC_LOCAL_COMMAND (file .env.local, line 1)",
+         "has no {port} for the harness to fill in",
+         files={".env.local": "MC_LOCAL_COMMAND=uvicorn app:app\n"}),
+    row("local-command-unbalanced-quote", "bad setting MC_LOCAL_COMMAND",
+         "does not split as a shell would", env={"MC_LOCAL_COMMAND": "'run --port {port}"}),
+    row("local-cwd-missing", "bad setting MC_LOCAL_CWD", "'backend': no such folder",
+         env={"MC_LOCAL_COMMAND": "run --port {port}", "MC_LOCAL_CWD": "backend"}),
+    row("local-secret-env-without-command", "bad setting MC_LOCAL_SECRET_ENV",
+         "is for the team's command (MC_LOCAL_COMMAND), which is not set",
+         env={"MC_LOCAL_SECRET_ENV": "JWT_SECRET_KEY"}),
+    row("local-secret-env-not-a-name", "bad setting MC_LOCAL_SECRET_ENV",
+         "not a valid environment variable name",
+         env={"MC_LOCAL_COMMAND": "run --port {port}", "MC_LOCAL_SECRET_ENV": "$JWT"}),
+]  # fmt: skip
+
+CASES = [*FILES, *WRITES, *QUOTING, *IGNORED, *TEAM]
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +337,7 @@ LISTED = {"files": 4, "writes": 2, "quoting": 4, "ignored": 8}
 
 def test_each_kind_has_more_rows_than_the_issue_listed_and_ids_are_unique() -> None:
     kinds = {"files": FILES, "writes": WRITES, "quoting": QUOTING, "ignored": IGNORED}
+    assert len(TEAM) >= 5  # issue 16's bad keys: files, a secret variable's name, the command
     assert {kind: len(rows) > LISTED[kind] for kind, rows in kinds.items()} == dict.fromkeys(
         LISTED, True
     )

@@ -24,10 +24,12 @@ from tasks.environments import docker as mc_docker
 from tasks.environments import observe
 from tasks.environments.choose import choose_environment
 from tasks.environments.docker.compose import Compose
+from tasks.environments.docker.config import read_config
 from tasks.environments.docker.engine import Engine
 from tasks.environments.docker.image import checkout_key
 from tasks.environments.docker.labels import list_stacks
-from tasks.environments.docker.stack import plan_stack, start_stack
+from tasks.environments.docker.plan import plan_stack
+from tasks.environments.docker.stack import start_stack
 from tasks.settings import Secret, Settings
 from tasks.settings.errors import BringUpError, UnavailableError
 from tests.integration.docker_support import (
@@ -91,13 +93,30 @@ def test_hung_daemon_is_decided_within_its_bound_and_auto_falls_through(
     assert "did not answer" in decision.reason
 
 
-def test_a_dialect_file_of_ones_own_is_not_one_the_stack_speaks(tmp_path: Path) -> None:
+TEAM_STACK = {
+    "MC_DOCKER_COMPOSE_FILE": "tests/team_backend/compose.yaml",
+    "MC_DOCKER_SERVICE": "backend",
+    "MC_DOCKER_SECRET_ENV": "JWT_SECRET_KEY",
+}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("stack", "usable"), [({}, False), (TEAM_STACK, True)], ids=["reference-stack", "team-stack"]
+)
+def test_a_dialect_file_of_ones_own_needs_a_stack_of_ones_own(
+    engine: Engine, tmp_path: Path, stack: dict[str, str], usable: bool
+) -> None:
+    """The reference image speaks the shipped dialects only; a team's own stack speaks its own."""
     own = tmp_path / "ours.toml"
     own.write_text('[dialect]\nname = "ours"\n', encoding="utf-8")
-    settings = make_settings(tmp_path, MC_CONTRACT=str(own))
-    seen = mc_docker.observe_docker(settings)  # no daemon asked: auto moves on at once
-    assert not seen.usable
-    assert f"MC_CONTRACT={own}: the stack's reference backend speaks the shipped" in seen.reason
+    settings = make_settings(tmp_path, MC_CONTRACT=str(own), **stack)
+    seen = mc_docker.observe_docker(settings)
+    assert seen.usable is usable, seen.reason
+    if usable:
+        return
+    said = f"MC_CONTRACT={own}: the stack runs the reference backend's image, which speaks the"
+    assert said in seen.reason
     with (
         pytest.raises(UnavailableError, match="speaks the shipped dialects only"),
         mc_docker.serve_docker(settings, log=Recorder(), reason="test"),
@@ -230,12 +249,8 @@ def start_labelled_stack(
     plan = plan_stack(
         settings, compose, secret=Secret(SECRET), image=built.image_id, base_image=built.base
     )
-    env = {
-        **plan.env,
-        "MC_STACK_STARTED": str(int(started)),
-        "MC_STACK_OWNER_PID": str(owner_pid or ""),
-    }
-    start_stack(engine, dataclasses.replace(plan, env=env), print)
+    plan = dataclasses.replace(plan, started=int(started), owner_pid=owner_pid)
+    start_stack(engine, plan, read_config(plan), print)
     return plan.project
 
 

@@ -151,10 +151,10 @@ def test_a_service_the_compose_file_lacks_is_named_before_anything_starts(
     code = run.finish()
     out = run.text()
     assert code != 0, out[-3000:]
-    said = [line for line in out.splitlines() if "MC_DOCKER_SERVICE=nope" in line]
+    said = [line for line in out.splitlines() if "bad setting MC_DOCKER_SERVICE" in line]
     assert said, out[-3000:]  # the summary's head and the session's last line say it
     for line in said:
-        assert "is not a service of compose.yaml (its services: refservice)" in line
+        assert "'nope' is not a service of compose.yaml (its services: refservice)" in line
     assert "Traceback" not in out
     assert "docker: starting stack" not in out
     assert "docker: image" not in out  # nothing was built either

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tests.integration.conftest import ServiceLauncher
 
+from tasks.environments.failures import Hints
 from tasks.environments.probes import Plan, probe_socket
 from tasks.environments.staging import mint_token
 
@@ -42,6 +43,7 @@ def test_a_debug_root_logger_never_sees_the_probe_token(
             context=None,
             insecure_ok=False,
             secrets=(token,),
+            hints=Hints(rejected="check the test's secret"),
         )
         results = probe_socket(plan)
     finally:

@@ -301,3 +301,69 @@ def test_a_variable_the_gate_sets_itself_is_refused_naming_what_to_set(
     assert SET_BY_THE_GATE[name] in error.problem
     assert "hunter2" not in str(error)
     assert load_settings(tmp_path, {name: " "}).users == 25  # set but empty: nothing to ignore
+
+
+# ---- the team's own backend: a command for local, a compose stack for docker -------------------
+
+TEAM = [
+    ("command-without-port", {"MC_LOCAL_COMMAND": "uvicorn app:app --host {host}"},
+     "MC_LOCAL_COMMAND", "has no {port} for the harness to fill in"),
+    ("command-unbalanced-quote", {"MC_LOCAL_COMMAND": "run --port {port} 'oops"},
+     "MC_LOCAL_COMMAND", "does not split as a shell would (No closing quotation)"),
+    ("cwd-without-command", {"MC_LOCAL_CWD": "."}, "MC_LOCAL_CWD",
+     "is for the team's command (MC_LOCAL_COMMAND), which is not set"),
+    ("secret-env-without-command", {"MC_LOCAL_SECRET_ENV": "JWT"}, "MC_LOCAL_SECRET_ENV",
+     "which is not set"),
+    ("cwd-missing", {"MC_LOCAL_COMMAND": "x --port {port}", "MC_LOCAL_CWD": "nowhere"},
+     "MC_LOCAL_CWD", "'nowhere': no such folder"),
+    ("cwd-a-file", {"MC_LOCAL_COMMAND": "x --port {port}", "MC_LOCAL_CWD": "file"},
+     "MC_LOCAL_CWD", "'file': is not a folder"),
+    ("local-secret-env-not-a-name", {"MC_LOCAL_COMMAND": "x --port {port}",
+     "MC_LOCAL_SECRET_ENV": "JWT-SECRET"}, "MC_LOCAL_SECRET_ENV",
+     "'JWT-SECRET' is not a valid environment variable name"),
+    ("docker-secret-env-not-a-name", {"MC_DOCKER_SECRET_ENV": "1SECRET"}, "MC_DOCKER_SECRET_ENV",
+     "'1SECRET' is not a valid environment variable name"),
+    ("docker-secret-env-a-gate-key", {"MC_DOCKER_SECRET_ENV": "MC_DOCKER_PORT"},
+     "MC_DOCKER_SECRET_ENV", "is one of the gate's own variables"),
+    ("compose-files-empty-entry", {"MC_DOCKER_COMPOSE_FILE": "a.yaml::b.yaml"},
+     "MC_DOCKER_COMPOSE_FILE", "has an empty entry between colons"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("environ", "key", "says"), [t[1:] for t in TEAM], ids=[t[0] for t in TEAM]
+)
+def test_the_team_backend_keys_are_checked(
+    tmp_path: Path, environ: dict[str, str], key: str, says: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    error = refused(tmp_path, environ)
+    assert error.key == key
+    assert says in str(error)
+
+
+def test_the_team_backend_keys_read_as_a_team_writes_them(tmp_path: Path) -> None:
+    (tmp_path / "backend").mkdir()
+    settings = load_settings(
+        tmp_path,
+        {
+            "MC_LOCAL_COMMAND": ".venv/bin/uvicorn 'app:app' --host {host} --port={port}",
+            "MC_LOCAL_CWD": "backend",
+            "MC_LOCAL_SECRET_ENV": "JWT_SECRET_KEY",
+            "MC_DOCKER_COMPOSE_FILE": "../team/compose.yaml:../team/compose.gate.yaml",
+            "MC_DOCKER_SECRET_ENV": "JWT_SECRET_KEY",
+        },
+    )
+    assert settings.local_command == (
+        ".venv/bin/uvicorn",
+        "app:app",
+        "--host",
+        "{host}",
+        "--port={port}",
+    )
+    assert settings.local_cwd == Path("backend")
+    assert settings.local_secret_env == settings.docker_secret_env == "JWT_SECRET_KEY"
+    assert settings.docker_compose_file == (
+        Path("../team/compose.yaml"),
+        Path("../team/compose.gate.yaml"),
+    )

@@ -124,16 +124,17 @@ def _group(groups: dict[str, Any], name: str, depth: int = 0) -> list[str]:
     return found
 
 
-def read_service_requirements(root: Path) -> list[str]:
-    """pyproject's ``service`` dependency group: the one list of the backend's dependencies."""
+def read_service_requirements(root: Path, group: str = "service") -> list[str]:
+    """A dependency group of pyproject (``service``: the one list of the reference backend's
+    dependencies)."""
     path = root / "pyproject.toml"
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-        if "service" in document.get("dependency-groups", {}):
-            return _group(document["dependency-groups"], "service")
-        return [str(r) for r in document["project"]["optional-dependencies"]["service"]]
+        if group in document.get("dependency-groups", {}):
+            return _group(document["dependency-groups"], group)
+        return [str(r) for r in document["project"]["optional-dependencies"][group]]
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
-        raise _fail(f"no `service` dependency group in {path} ({exc!r})") from None
+        raise _fail(f"no `{group}` dependency group in {path} ({exc!r})") from None
 
 
 def _pip() -> list[str]:
@@ -148,10 +149,13 @@ def _pip() -> list[str]:
     )
 
 
-def prepare_wheels(root: Path, log: Log) -> Path:
-    """The wheel cache for the build; downloads only when the requirements changed."""
-    wheels = root / CACHE_DIR / "wheels"
-    requirements = read_service_requirements(root)
+def prepare_wheels(
+    root: Path, log: Log, *, group: str = "service", wheels: Path | None = None
+) -> Path:
+    """The wheel cache for a build (``group``'s requirements, into ``wheels``: by default the
+    service's, into .cache/docker/wheels); downloads only when the requirements changed."""
+    wheels = wheels or root / CACHE_DIR / "wheels"
+    requirements = read_service_requirements(root, group)
     arch = platform.machine().lower()
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
     stamp = (

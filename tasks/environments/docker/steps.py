@@ -9,20 +9,20 @@ import time
 from tasks.environments.docker.engine import Log, connect_engine
 from tasks.environments.docker.environment import (
     connect_compose,
+    describe_stack,
     engine_errors,
-    refuse_unspoken_dialect,
+    prepare_stack,
     sweep_stale,
 )
 from tasks.environments.docker.image import BuiltImage, build_service_image
 from tasks.environments.docker.labels import list_stacks, stale_reason
+from tasks.environments.docker.plan import compose_files, plan_stack
+from tasks.environments.docker.ready import wait_ready
 from tasks.environments.docker.stack import (
-    check_service,
     describe_container,
     inspect_container,
-    plan_stack,
     start_stack,
     stop_stack,
-    wait_ready,
 )
 from tasks.settings import Secret, Settings
 from tasks.settings.addresses import host_port
@@ -44,26 +44,13 @@ def build(settings: Settings, *, log: Log) -> BuiltImage:
 
 def up(settings: Settings, *, log: Log) -> Target:
     """Start a stack and leave it running (unowned: the sweep removes it after the sweep age)."""
-    refuse_unspoken_dialect(settings)
+    compose_files(settings)
     engine, compose = connect_compose(settings)
     try:
-        check_service(settings, compose)
-        with engine_errors("building the image"):
-            image = build_service_image(
-                engine.client, settings.root, settings.docker_base_image, log
-            )
-        secret = settings.jwt_secret or Secret(secrets.token_urlsafe(32))
-        plan = plan_stack(
-            settings,
-            compose,
-            secret=secret,
-            image=image.image_id,
-            base_image=image.base,
-            owned=False,
-        )
+        plan, config, image = prepare_stack(settings, engine, compose, log, owned=False)
         try:
             with engine_errors("starting the stack"):
-                start_stack(engine, plan, log)
+                start_stack(engine, plan, config, log)
                 ready = wait_ready(engine, plan, settings.docker_ready_timeout, log)
         except BaseException:
             with shielded():
@@ -78,7 +65,8 @@ def up(settings: Settings, *, log: Log) -> Target:
             ws_url=f"ws://{base}{plan.dialect.websocket_path}",
             http_url=f"http://{base}",
             reason="inv docker.up",
-            jwt_secret=secret,
+            backend=describe_stack(plan, image),
+            jwt_secret=Secret(plan.env["MC_JWT_SECRET"]),
             details={"compose": compose.describe(), "compose_project": plan.project},
         )
     finally:
@@ -95,9 +83,7 @@ def down(settings: Settings, *, log: Log, project: str | None = None) -> int:
             stacks = [s for s in stacks if stale_reason(s, max_age=-1, now=now, host=host)]
         for stack in stacks:
             secret = Secret(secrets.token_urlsafe(16))  # compose.yaml demands one, even for down
-            plan = plan_stack(
-                settings, compose, secret=secret, image="-", base_image="-", project=stack.project
-            )
+            plan = plan_stack(settings, compose, secret=secret, project=stack.project)
             for problem in stop_stack(engine, plan, log, keep_logs=False):
                 log(f"docker: WARNING: {problem}")
         return len(stacks)

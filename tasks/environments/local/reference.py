@@ -1,27 +1,23 @@
-"""The local environment: the reference backend as a child process on a free loopback port."""
+"""The reference backend as a local process: ``python -m refservice``, ready at its READY line.
+
+Its READY line (``READY host=... port=... listening_at=...``, printed the moment it listens) is
+the fast path to readiness: no probe is needed, and the lag is its own clock against ours.
+"""
 
 from __future__ import annotations
 
 import os
-import secrets
 import selectors
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.environments.local.process import STOP_GRACE, child_environment, stop_group, tail
 from tasks.report.outputs import writing
 from tasks.settings import Secret, Settings
-from tasks.settings.addresses import host_port
 from tasks.settings.errors import BringUpError
-from tasks.signals import shielded
-from tasks.target import Target
 
-Log = Callable[[str], None]
-STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 SERVICE_LOG = "the reference backend's log (MC_REPORT_DIR)"
 
 
@@ -52,7 +48,7 @@ def start_service(
     command += ["--shape", settings.event_shape, "--dialect", settings.contract]
     if fault:
         command += ["--fault", fault]
-    env = {**os.environ, "REFSERVICE_JWT_SECRET": secret.reveal(), "PYTHONUNBUFFERED": "1"}
+    env = child_environment({"REFSERVICE_JWT_SECRET": secret.reveal()})
     with stderr:
         process = subprocess.Popen(
             command,
@@ -76,7 +72,7 @@ def start_service(
     except BaseException as exc:
         stop_service(process)
         if isinstance(exc, BringUpError):
-            exc.detail = _tail(log_path)
+            exc.detail = tail(log_path)
             exc.log_path = str(log_path)
         if isinstance(exc, (KeyError, ValueError)):
             raise BringUpError("local", f"unexpected READY line from refservice: {exc}") from None
@@ -108,54 +104,5 @@ def read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM, wait, then SIGKILL: the process is gone when this returns."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout:
-        process.stdout.close()
-    return process.returncode
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "\n".join(f"  | {line}" for line in text)
-
-
-@contextmanager
-def serve_local(
-    settings: Settings, *, python: str, log: Log, reason: str, fault: str | None = None
-) -> Iterator[Target]:
-    secret = settings.jwt_secret or Secret(secrets.token_urlsafe(32))
-    dialect = settings.dialect.name
-    log(f"starting the reference backend ({settings.event_shape} events, {dialect} dialect)")
-    service = start_service(settings, python=python, secret=secret, fault=fault)
-    try:
-        base = host_port(service.host, service.port)
-        log(f"reference backend ready on {base} (pid {service.process.pid})")
-        yield Target(
-            env="local",
-            ws_url=f"ws://{base}{settings.dialect.websocket_path}",
-            http_url=f"http://{base}",
-            reason=reason,
-            jwt_secret=secret,
-            details={
-                "pid": str(service.process.pid),
-                "service_log": str(service.log_path),
-                "readiness_lag_ms": f"{(service.ready_at - service.listening_at) * 1000:.1f}",
-            },
-        )
-    finally:
-        with shielded():
-            code = stop_service(service.process)
-        if code in (0, -signal.SIGTERM):
-            service.log_path.unlink(missing_ok=True)
-        else:
-            log(f"note: the reference backend exited with code {code}; see {service.log_path}")
+    """SIGTERM, wait, then SIGKILL, to its whole group: it is gone when this returns."""
+    return stop_group(process)

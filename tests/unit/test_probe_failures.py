@@ -1,0 +1,92 @@
+"""Whether a failed probe is transient (probe on) or definitive (fail at once): one table, read
+through the same classifier every readiness loop acts on, with what the message names."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from urllib.error import URLError
+
+import pytest
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
+from websockets.frames import Close
+from websockets.http11 import Response
+
+from tasks.environments.failures import (
+    Failure,
+    Hints,
+    classify_close,
+    classify_error,
+    classify_status,
+    describe_error,
+)
+
+HINTS = Hints(rejected="check MC_TEST_SECRET", untrusted="name it in MC_TEST_CA")
+
+
+def status(code: int) -> InvalidStatus:
+    return InvalidStatus(Response(code, "x", Headers()))
+
+
+def closed(code: int | None) -> ConnectionClosedError:
+    return ConnectionClosedError(None if code is None else Close(code, "bye"), None)
+
+
+def untrusted() -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError("certificate verify failed")
+    error.verify_message = "self-signed certificate"
+    return error
+
+
+# (id, the failure, transient or definitive, what the one line says)
+ERRORS = [
+    ("refused", ConnectionRefusedError(), "transient", "connection refused"),
+    ("refused-in-urlerror", URLError(ConnectionRefusedError()), "transient", "refused"),
+    ("reset", ConnectionResetError(104, "Connection reset by peer"), "transient", "reset"),
+    ("timed-out", TimeoutError(), "transient", "timed out"),
+    ("no-http-answer", InvalidMessage("did not receive a valid HTTP response"), "transient",
+     "handshake failed"),
+    ("dropped", closed(None), "transient", "dropped without a close frame"),
+    ("http-503", status(503), "transient", "HTTP 503"),
+    ("http-502", status(502), "transient", "HTTP 502"),
+    ("http-429", status(429), "transient", "HTTP 429"),
+    ("close-1011", closed(1011), "transient", "code 1011"),
+    ("close-1013", closed(1013), "transient", "code 1013"),
+    ("http-401", status(401), "definitive", "the token was rejected: check MC_TEST_SECRET"),
+    ("http-403", status(403), "definitive", "the token was rejected: check MC_TEST_SECRET"),
+    ("http-404", status(404), "definitive", "HTTP 404"),
+    ("close-1008", closed(1008), "definitive", "the token was rejected: check MC_TEST_SECRET"),
+    ("close-1000", closed(1000), "definitive", "code 1000"),
+    ("no-such-host", socket.gaierror(-2, "Name or service not known"), "definitive",
+     "does not resolve"),
+    ("untrusted-certificate", untrusted(), "definitive",
+     "not trusted (self-signed certificate); name it in MC_TEST_CA"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "failure", "says"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS]
+)
+def test_each_failure_is_judged_and_said(error: BaseException, failure: Failure, says: str) -> None:
+    assert classify_error(error) == failure
+    assert says in describe_error(error, HINTS)
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [(200, "definitive"), (301, "definitive"), (401, "definitive"), (404, "definitive"),
+     (429, "transient"), (500, "transient"), (502, "transient"), (503, "transient"),
+     (504, "transient")],
+)  # fmt: skip
+def test_health_statuses(code: int, failure: Failure) -> None:
+    assert classify_status(code) == failure
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [(1000, "definitive"), (1001, "transient"), (1008, "definitive"), (1011, "transient"),
+     (1012, "transient"), (1013, "transient")],
+)  # fmt: skip
+def test_close_codes(code: int, failure: Failure) -> None:
+    assert classify_close(code) == failure
