@@ -6,8 +6,8 @@
   threadId and runId.
 - `run-terminal`: exactly one terminal event (RUN_FINISHED or RUN_ERROR); it is the last, and
   the stream ends there. One POST asks for one run: the verifier's "a new run may follow" does
-  not hold for an answer. A stream the suite stopped waiting for, still open at its bound, is
-  `delivery` instead.
+  not hold for an answer. A stream the suite stopped waiting for, still open at its bound
+  (`closed=False`) without a terminal event, or without any event, is `delivery` instead.
 - `run-outcome` (the gate's own runs, `check_outcome`): the terminal event is RUN_FINISHED
   with outcome success (or none: a producer older than the outcome field). RUN_ERROR, an
   interrupt or a cancellation is legal AG-UI, but not the normal run the gate asked for.
@@ -48,7 +48,10 @@ def check_lifecycle(
     placed: Sequence[Placed], request: RunRequest, findings: Findings, *, closed: bool = True
 ) -> None:
     if not placed:
-        findings.add("run-started", -1, "the stream held no event")
+        if closed:
+            findings.add("run-started", -1, "the stream ended without an event")
+        else:
+            findings.add("delivery", -1, "no event came, and the stream was still open")
         return
     end = terminal_index(placed)
     head = placed if end is None else placed[: end + 1]
