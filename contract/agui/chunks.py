@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
     from contract.agui.verdicts import AguiRuleId
 
-PASSING = frozenset({"RAW", "ACTIVITY_SNAPSHOT", "ACTIVITY_DELTA", "REASONING_ENCRYPTED_VALUE"})
+# The events that close an open chunk stream before they pass (transform.ts's first case list);
+# everything else passes as it is: RAW, ACTIVITY_*, REASONING_ENCRYPTED_VALUE as the client
+# passes them, SUBAGENT_* and unknown types as its switch, which lacks them, drops them.
 CLOSING = frozenset(
     {
         "TEXT_MESSAGE_START",

@@ -52,8 +52,6 @@ EVENT_TYPES: tuple[str, ...] = (
 TERMINALS = frozenset({"RUN_FINISHED", "RUN_ERROR"})
 MAX_SEEN = 40  # entries of a violation's `seen`; the rest are counted
 
-Event = dict[str, Any]
-
 
 @dataclass(frozen=True)
 class Placed:
