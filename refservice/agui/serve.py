@@ -1,10 +1,12 @@
 """Serving the `ag-ui` app with uvicorn: on a socket bound here (port 0 = a free one), after
 one READY line, until SIGTERM or SIGINT, then a graceful stop.
 
-uvicorn catches the signals itself and shuts down: it stops accepting, tells the app (which ends
-the streams a fault holds open), lets streams in flight finish for up to SHUTDOWN_GRACE seconds,
-then cancels them. Afterwards it raises the signal again for whoever handled it before; the
-handler installed here takes it, so the service exits 0 as the WebSocket one does. uvicorn is
+uvicorn catches the signals itself while it serves and shuts down: it stops accepting, tells the
+app (which ends the streams a fault holds open), lets streams in flight finish for up to
+SHUTDOWN_GRACE seconds, then cancels them. The handler installed here before READY covers the
+moments around that: a signal before uvicorn serves makes it stop as soon as it starts, and the
+signal uvicorn raises again once it is done is taken, so the service exits 0 as the WebSocket
+one does. uvicorn is
 imported here only: the WebSocket dialects never load it. Its access log is off and its loggers
 never go below INFO.
 """
@@ -30,10 +32,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("refservice")
 SHUTDOWN_GRACE = 1  # seconds streams in flight may take after a signal (the bound is 2 s)
 LISTEN_BACKLOG = 2048  # room for a burst of 1,000+ simultaneous connects
-
-
-def absorb_signal(signum: int, _frame: FrameType | None) -> None:
-    logger.info("stopped by signal %d", signum)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -85,8 +83,15 @@ def serve_agui(config: AguiConfig, host: str, port: int) -> int:
     )
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if server.started:  # uvicorn raising it again for this handler, after its shutdown
+            logger.info("stopped by signal %d", signum)
+        else:  # before uvicorn serves: it stops as soon as it has started
+            server.handle_exit(signum, frame)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, absorb_signal)
+        signal.signal(signum, on_signal)
     bound = sock.getsockname()[1]
     sys.stdout.write(f"READY host={host} port={bound} listening_at={listening_at:.6f}\n")
     sys.stdout.flush()

@@ -303,6 +303,32 @@ async def test_a_signal_ends_open_streams_and_exits_0(
     assert service.process.stdout.read() == b""  # nothing after the READY line
 
 
+SIGNAL_BEFORE_SERVING = """
+import asyncio, os, runpy, signal, sys
+serve = asyncio.run
+def signalled_first(main):
+    os.kill(os.getpid(), signal.SIGTERM)  # after READY, before uvicorn takes the signals
+    return serve(main)
+asyncio.run = signalled_first
+sys.argv = ["refservice", "--dialect", "ag-ui", "--port", "0"]
+runpy.run_module("refservice", run_name="__main__")
+"""
+
+
+def test_a_signal_between_ready_and_serving_stops_it_too() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_BEFORE_SERVING],
+        cwd=REPO_ROOT,
+        env={"PATH": "/usr/bin:/bin", "REFSERVICE_JWT_SECRET": "s" * 40},
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 2,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("READY ")
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "refservice", "--port", "0", *args],
