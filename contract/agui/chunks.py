@@ -19,41 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contract.agui.events import Placed
+from contract.agui.events import EVENT_TYPES, Placed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from contract.agui.verdicts import AguiRuleId
 
-# The events that close an open chunk stream before they pass (transform.ts's first case list);
-# everything else passes as it is: RAW, ACTIVITY_*, REASONING_ENCRYPTED_VALUE as the client
-# passes them, SUBAGENT_* and unknown types as its switch, which lacks them, drops them.
-CLOSING = frozenset(
-    {
-        "TEXT_MESSAGE_START",
-        "TEXT_MESSAGE_CONTENT",
-        "TEXT_MESSAGE_END",
-        "TOOL_CALL_START",
-        "TOOL_CALL_ARGS",
-        "TOOL_CALL_END",
-        "TOOL_CALL_RESULT",
-        "STATE_SNAPSHOT",
-        "STATE_DELTA",
-        "MESSAGES_SNAPSHOT",
-        "CUSTOM",
-        "RUN_STARTED",
-        "RUN_FINISHED",
-        "RUN_ERROR",
-        "STEP_STARTED",
-        "STEP_FINISHED",
-        "REASONING_START",
-        "REASONING_MESSAGE_START",
-        "REASONING_MESSAGE_CONTENT",
-        "REASONING_MESSAGE_END",
-        "REASONING_END",
-    }
-)
+# What passes a chunk stream without closing it (transform.ts passes these on as they are), and
+# the SUBAGENT_* events its switch has no case for (0.0.58 predates them): they change nothing
+# of the expansion. Every other event of 1.0 closes an open chunk stream before it passes.
+PASSING = frozenset({"RAW", "ACTIVITY_SNAPSHOT", "ACTIVITY_DELTA", "REASONING_ENCRYPTED_VALUE"})
+UNKNOWN_TO_THE_CLIENT = frozenset({"SUBAGENT_STARTED", "SUBAGENT_FINISHED", "SUBAGENT_ERROR"})
 
 
 @dataclass(frozen=True)
@@ -164,6 +141,9 @@ class Chunker:
             self.emit(at, {"type": family.content, family.key: self.open_id, "delta": delta}, chunk)
         if len(self.out.events) == emitted and given(chunk, "metadata") is not None:
             self.emit(at, {"type": family.content, family.key: self.open_id, "delta": ""}, chunk)
+
+
+CLOSING = frozenset(EVENT_TYPES) - FAMILIES.keys() - PASSING - UNKNOWN_TO_THE_CLIENT
 
 
 def expand_chunks(placed: Sequence[Placed]) -> Expansion:

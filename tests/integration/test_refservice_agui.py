@@ -316,22 +316,15 @@ runpy.run_module("refservice", run_name="__main__")
 
 
 def test_a_signal_between_ready_and_serving_stops_it_too() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_BEFORE_SERVING],
-        cwd=REPO_ROOT,
-        env={"PATH": "/usr/bin:/bin", "REFSERVICE_JWT_SECRET": "s" * 40},
-        capture_output=True,
-        text=True,
-        timeout=WAIT * 2,
-        check=False,
-    )
+    done = run_python("-c", SIGNAL_BEFORE_SERVING)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("READY ")
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in the checkout, with only PATH and a secret in its environment."""
     return subprocess.run(
-        [sys.executable, "-m", "refservice", "--port", "0", *args],
+        [sys.executable, *args],
         cwd=REPO_ROOT,
         env={"PATH": "/usr/bin:/bin", "REFSERVICE_JWT_SECRET": "s" * 40},
         capture_output=True,
@@ -339,6 +332,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=WAIT * 2,
         check=False,
     )
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_python("-m", "refservice", "--port", "0", *args)
 
 
 OPTION_MISMATCHES = [

@@ -10,20 +10,19 @@ from contract.agui.requests import RunRequest
 
 Event = dict[str, Any]
 
-REQUEST = RunRequest(
-    user="user-a",
-    thread_id="mc-thread-" + "a" * 24,
-    run_id="mc-run-" + "a" * 24,
-    message_id="mc-msg-" + "a" * 24,
-    canary="mc-canary-" + "a" * 24,
-)
-OTHER = RunRequest(
-    user="user-b",
-    thread_id="mc-thread-" + "b" * 24,
-    run_id="mc-run-" + "b" * 24,
-    message_id="mc-msg-" + "b" * 24,
-    canary="mc-canary-" + "b" * 24,
-)
+
+def fixed_request(user: str, letter: str) -> RunRequest:
+    """A request with tokens of one repeated hex digit, so a test can name them."""
+    return RunRequest(
+        user,
+        f"mc-thread-{letter * 24}",
+        f"mc-run-{letter * 24}",
+        f"mc-msg-{letter * 24}",
+        f"mc-canary-{letter * 24}",
+    )
+
+
+REQUEST, OTHER = fixed_request("user-a", "a"), fixed_request("user-b", "b")
 ARGS = {"query": f"what is 2+2 (ref {REQUEST.canary})"}
 
 
@@ -55,6 +54,13 @@ def tool_call(call: str, arguments: str, parent: str = "m-parent", parts: int = 
         *(ev("TOOL_CALL_ARGS", toolCallId=call, delta=piece) for piece in pieces),
         ev("TOOL_CALL_END", toolCallId=call),
     ]
+
+
+def snapshot(call: str, arguments: str) -> Event:
+    """A MESSAGES_SNAPSHOT holding one assistant message with one tool call."""
+    function = {"name": "lookup", "arguments": arguments}
+    calls = [{"id": call, "type": "function", "function": function}]
+    return ev("MESSAGES_SNAPSHOT", messages=[{"id": "a", "role": "assistant", "toolCalls": calls}])
 
 
 def result(call: str, message: str = "m-result") -> Event:

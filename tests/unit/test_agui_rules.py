@@ -29,6 +29,7 @@ from tests.unit.agui_streams import (
     finished,
     no_schema_errors,
     result,
+    snapshot,
     started,
     text,
     tool_call,
@@ -162,54 +163,12 @@ STREAMS = [
     case("args-nan", insert(clean(), "RUN_FINISHED", *tool_call("c9", '{"x": NaN}')), "tool-args"),
     case(
         "args-against-snapshot",
-        insert(
-            clean(),
-            "RUN_FINISHED",
-            *tool_call("c9", ""),
-            ev(
-                "MESSAGES_SNAPSHOT",
-                messages=[
-                    {
-                        "id": "a",
-                        "role": "assistant",
-                        "toolCalls": [
-                            {
-                                "id": "c9",
-                                "type": "function",
-                                "function": {"name": "lookup", "arguments": ARGUMENTS},
-                            }
-                        ],
-                    }
-                ],
-            ),
-        ),
+        insert(clean(), "RUN_FINISHED", *tool_call("c9", ""), snapshot("c9", ARGUMENTS)),
         "tool-args",
     ),
     case(
         "clean-snapshot-agrees",
-        insert(
-            clean(),
-            "RUN_FINISHED",
-            ev(
-                "MESSAGES_SNAPSHOT",
-                messages=[
-                    {
-                        "id": "a",
-                        "role": "assistant",
-                        "toolCalls": [
-                            {
-                                "id": "call-1",
-                                "type": "function",
-                                "function": {
-                                    "name": "lookup",
-                                    "arguments": json.dumps(ARGS, indent=2),
-                                },
-                            }
-                        ],
-                    }
-                ],
-            ),
-        ),
+        insert(clean(), "RUN_FINISHED", snapshot("call-1", json.dumps(ARGS, indent=2))),
     ),
     # text-messages
     case(
