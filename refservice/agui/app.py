@@ -144,8 +144,9 @@ class AguiApp:
         finally:
             for task in (player, gone):
                 task.cancel()
-        if player.done() and not player.cancelled() and player.exception() is not None:
-            logger.error("run %s failed: %r", run.run_id[:80], player.exception())
+        played, _ = await asyncio.gather(player, gone, return_exceptions=True)
+        if isinstance(played, Exception):
+            logger.error("run %s failed: %r", run.run_id[:80], played)
 
     async def play(self, frames: tuple[Frame, ...], flight: InFlight, send: Send) -> None:
         for frame in frames:
