@@ -2,6 +2,8 @@
 
     MC_CONTRACT=netra | path/to/x.toml --load_dialect--> Dialect (frozen) | DialectError
 
+It names the transport too: a WebSocket (the reference contract, netra), or an HTTP POST
+answered with a Server-Sent Events stream (`sse`: the AG-UI protocol, docs/dialects/ag-ui.md).
 A dialect changes names, places and accepted variants, never strictness: it has no key that could
 lower a threshold or switch off isolation, delivery, order, ids or the rejection of bad tokens
 (an unknown key is an error, so such a key cannot be smuggled in). A key a file leaves out takes
@@ -26,6 +28,7 @@ from contract.layout import (
     LayoutError,
     Match,
     Threads,
+    Transport,
     UnknownType,
     read_layout,
 )
@@ -42,6 +45,7 @@ __all__ = [
     "DialectError",
     "Match",
     "StartSpec",
+    "Transport",
     "load_dialect",
     "parse_dialect",
     "shipped_dialects",
@@ -87,8 +91,10 @@ class Dialect:
     name: str
     summary: str
     source: str  # the file it was read from, for messages and reports
+    transport: Transport
+    run_path: str  # sse: the path a run is POSTed to
     websocket_path: str
-    health_path: str
+    health_path: str  # "" (sse only): the backend has no health endpoint
     version_key: str  # "" = the health body reports no version
     auth_methods: tuple[AuthMethod, ...]
     subprotocol_prefix: str
@@ -206,6 +212,8 @@ def parse_dialect(text: str, source: str) -> Dialect:
         name=cast("str", v["dialect"]["name"]),
         summary=cast("str", v["dialect"]["summary"]),
         source=source,
+        transport=cast("Transport", v["transport"]["kind"]),
+        run_path=cast("str", v["transport"]["run_path"]),
         websocket_path=cast("str", v["endpoints"]["websocket_path"]),
         health_path=cast("str", v["endpoints"]["health_path"]),
         version_key=cast("str", v["endpoints"]["version_key"]),

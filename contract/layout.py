@@ -3,8 +3,10 @@
     TOML document --read_layout--> {section: {key: value}} | LayoutError (which key, what)
 
 A key a file leaves out takes the reference dialect's value; an unknown section or key is an
-error, so no key that could loosen a rule can be smuggled in. `contract.dialect` builds the
-`Dialect` from what this returns; docs/dialects.md explains every key.
+error, so no key that could loosen a rule can be smuggled in. A key only one transport reads
+(`ONE_TRANSPORT`) is an error in a file of the other, as it would mean nothing there.
+`contract.dialect` builds the `Dialect` from what this returns; docs/dialects.md explains every
+key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ if TYPE_CHECKING:
 
 AuthMethod = Literal["header", "subprotocol", "query"]
 AUTH_METHODS: tuple[AuthMethod, ...] = get_args(AuthMethod)
+Transport = Literal["websocket", "sse"]
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
+# How each transport can take a token: an HTTP POST has no subprotocol, and AG-UI's clients send
+# `Authorization: Bearer` (docs/dialects/ag-ui.md).
+TRANSPORT_METHODS: dict[Transport, tuple[AuthMethod, ...]] = {
+    "websocket": AUTH_METHODS,
+    "sse": ("header",),
+}
 Encoding = Literal["base64url", "raw"]
 Match = Literal["run_id", "thread", "order"]
 Threads = Literal["client", "server"]
@@ -63,6 +73,10 @@ def _path(value: object) -> str:
     if not text.startswith("/") or "?" in text or "#" in text:
         raise ValueError(f"expected a URL path starting with '/', got {text!r:.60}")
     return text
+
+
+def _optional_path(value: object) -> str:
+    return "" if value == "" else _path(value)
 
 
 def _names(value: object, *, allow_empty: bool = True) -> tuple[str, ...]:
@@ -154,9 +168,13 @@ def _claims(value: object) -> dict[str, Any]:
 
 LAYOUT: dict[str, dict[str, tuple[Callable[[object], object], object]]] = {
     "dialect": {"name": (_name, "reference"), "summary": (_text, "")},
+    "transport": {
+        "kind": (_choice(*TRANSPORTS), "websocket"),
+        "run_path": (_path, "/"),
+    },
     "endpoints": {
         "websocket_path": (_path, "/ws"),
-        "health_path": (_path, "/health"),
+        "health_path": (_optional_path, "/health"),
         "version_key": (_optional_name, "version"),
     },
     "auth": {
@@ -215,6 +233,51 @@ LAYOUT: dict[str, dict[str, tuple[Callable[[object], object], object]]] = {
 }
 
 
+# What only one transport reads, by section or by `section.key`: the WebSocket dialects' frames,
+# and the run path of an HTTP POST. A file of the other transport that states one is an error.
+ONE_TRANSPORT: dict[str, Transport] = {
+    "transport.run_path": "sse",
+    "endpoints.websocket_path": "websocket",
+    "auth.subprotocol_prefix": "websocket",
+    "auth.subprotocol_encoding": "websocket",
+    "auth.query_parameter": "websocket",
+    "rejection.close_code": "websocket",
+    "rejection.error_frame": "websocket",
+    "rejection.error_codes": "websocket",
+    "greeting": "websocket",
+    "start_agent": "websocket",
+    "user_message": "websocket",
+    "ping": "websocket",
+    "errors": "websocket",
+    "frames": "websocket",
+    "events": "websocket",
+    "interleaved": "websocket",
+}
+
+
+def check_transport(
+    document: Mapping[str, Any], values: Mapping[str, Mapping[str, object]]
+) -> None:
+    """The keys `document` states are ones its transport reads, and hold values it can have."""
+    kind = cast("Transport", values["transport"]["kind"])
+    for section, body in document.items():
+        for where in (section, *(f"{section}.{key}" for key in body)):
+            if ONE_TRANSPORT.get(where, kind) != kind:
+                problem = (
+                    f"only the {ONE_TRANSPORT[where]} transport reads it; this dialect's is {kind}"
+                )
+                raise LayoutError(where, problem)
+    methods = cast("tuple[AuthMethod, ...]", values["auth"]["methods"])
+    wrong = [method for method in methods if method not in TRANSPORT_METHODS[kind]]
+    if wrong:
+        takes = ", ".join(TRANSPORT_METHODS[kind])
+        problem = f"{wrong[0]!r} is not a way the {kind} transport takes a token (it takes {takes})"
+        raise LayoutError("auth.methods", problem)
+    if kind == "websocket" and not values["endpoints"]["health_path"]:
+        problem = 'the websocket transport checks its health endpoint: "" is for sse dialects'
+        raise LayoutError("endpoints.health_path", problem)
+
+
 def read_layout(document: Mapping[str, Any]) -> dict[str, dict[str, object]]:
     """Every key of the layout, from `document` or the reference value; LayoutError otherwise."""
     for section, body in document.items():
@@ -235,4 +298,5 @@ def read_layout(document: Mapping[str, Any]) -> dict[str, dict[str, object]]:
                 values[section][key] = read(given.get(key, default))
             except ValueError as exc:
                 raise LayoutError(f"{section}.{key}", str(exc)) from None
+    check_transport(document, values)
     return values

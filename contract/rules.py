@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
+    from contract.agui.verdicts import AguiRuleId
+
     SchemaCheck = Callable[[Mapping[str, Any]], Sequence[str]]
     """What an event breaks of its JSON Schema, one text per error (empty: it matches)."""
 
@@ -63,7 +65,7 @@ class FrameError(ValueError):
 class Violation:
     """One broken rule: which, for which run and user, what was expected, what the run saw."""
 
-    rule: RuleId
+    rule: RuleId | AguiRuleId  # AguiRuleId: the sse transport's (contract.agui)
     run_id: str
     user: str
     detail: str

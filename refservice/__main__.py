@@ -1,7 +1,9 @@
 """Command line: `REFSERVICE_JWT_SECRET=... python -m refservice [options]`.
 
 Prints one `READY host=... port=... listening_at=...` line on stdout once listening,
-logs to stderr only, and shuts down gracefully (exit 0) on SIGTERM or SIGINT.
+logs to stderr only, and shuts down gracefully (exit 0) on SIGTERM or SIGINT. The dialect's
+transport picks the server: WebSocket (refservice.server), or HTTP + SSE for `ag-ui`
+(refservice.agui, which alone imports uvicorn).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from typing import Literal, get_args
 
 from jwt.warnings import InsecureKeyLengthWarning
 
-from contract.dialect import DialectError, load_dialect
+from contract.dialect import Dialect, DialectError, load_dialect
 from refservice import __version__, faults
-from refservice.messages import SHAPES, Shape
+from refservice.agui import faults as agui_faults
+from refservice.agui.app import AguiConfig
+from refservice.agui.plan import AGUI_SHAPES
+from refservice.messages import SHAPES
 from refservice.server import ServiceConfig, start_server
 
 SECRET_ENV = "REFSERVICE_JWT_SECRET"
@@ -79,8 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dialect", default="reference", help="the contract's spelling: a shipped name or a file"
     )
-    parser.add_argument("--shape", choices=SHAPES, default="flat", help="event field layout")
-    parser.add_argument("--fault", choices=faults.FAULTS, default=None, help="break one rule")
+    parser.add_argument(
+        "--shape",
+        choices=tuple(dict.fromkeys((*SHAPES, *AGUI_SHAPES))),
+        default="flat",
+        help="event field layout (websocket: flat, data; sse: flat, chunks)",
+    )
+    parser.add_argument(
+        "--fault",
+        choices=tuple(dict.fromkeys((*faults.FAULTS, *agui_faults.AGUI_FAULTS))),
+        default=None,
+        metavar="FAULT",
+        help="break one rule (docs/refservice.md lists each transport's faults)",
+    )
     parser.add_argument(
         "--max-size", type=parse_size, default=None, help="largest frame in bytes (the dialect's)"
     )
@@ -89,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ws-path", type=parse_path, default=None, help="(the dialect's)")
     parser.add_argument("--health-path", type=parse_path, default=None, help="(the dialect's)")
+    parser.add_argument("--run-path", type=parse_path, default=None, help="sse: (the dialect's)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     parser.add_argument("--version", action="version", version=f"refservice {__version__}")
     return parser
@@ -135,49 +152,82 @@ async def run_service(config: ServiceConfig) -> int:
     return 0
 
 
+def transport_problem(args: argparse.Namespace, dialect: Dialect) -> str | None:
+    """Why the options do not go with the dialect's transport, or None."""
+    if dialect.transport == "sse":
+        if args.fault is not None and args.fault not in agui_faults.AGUI_FAULTS:
+            return f"--fault {args.fault}: not a fault of the sse transport (docs/refservice.md)"
+        if args.shape not in AGUI_SHAPES:
+            return f"--shape {args.shape}: the sse transport sends {' or '.join(AGUI_SHAPES)}"
+        if args.shape == "chunks" and args.fault in agui_faults.STREAM_FAULTS:
+            return f"--fault {args.fault} breaks the flat shape's events: use --shape flat"
+        given = [flag for flag in ("ws_path", "max_size") if getattr(args, flag) is not None]
+        if given:
+            return f"--{given[0].replace('_', '-')}: the sse transport has no WebSocket"
+        return None
+    if args.fault is not None and args.fault not in faults.FAULTS:
+        return f"--fault {args.fault}: not a fault of the websocket transport (docs/refservice.md)"
+    if args.run_path is not None:
+        return "--run-path: the websocket transport has no run path (see --ws-path)"
+    if args.shape not in SHAPES or (
+        args.shape != "flat" and args.shape not in dialect.event_containers
+    ):
+        where = ", ".join(dialect.event_containers) or "the top level only"
+        return f"--shape {args.shape}: the {dialect.name} dialect reads event fields at {where}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     secret = os.environ.get(SECRET_ENV, "")
     if not secret:
         print(f"refservice: error: {SECRET_ENV} is not set (the HS256 secret)", file=sys.stderr)
         return 2
-    shape: Shape = args.shape
-    fault: faults.Fault | None = args.fault
     try:
         dialect = load_dialect(args.dialect)
     except DialectError as exc:
         print(f"refservice: error: --dialect: {exc}", file=sys.stderr)
         return 2
-    if shape != "flat" and shape not in dialect.event_containers:
-        where = ", ".join(dialect.event_containers) or "the top level only"
-        print(
-            f"refservice: error: --shape {shape}: the {dialect.name} dialect reads event fields "
-            f"at {where}",
-            file=sys.stderr,
-        )
+    problem = transport_problem(args, dialect)
+    if problem is not None:
+        print(f"refservice: error: {problem}", file=sys.stderr)
         return 2
-    config = ServiceConfig(
-        secret=secret,
-        host=args.host,
-        port=args.port,
-        shape=shape,
-        fault=fault,
-        max_size=args.max_size,
-        delay=args.delay,
-        ws_path=args.ws_path,
-        health_path=args.health_path,
-        dialect=dialect,
-    )
     configure_logging(args.log_level)
     if len(secret.encode()) < MIN_SECRET_BYTES:
         logger.warning("%s is shorter than %d bytes (weak for HS256)", SECRET_ENV, MIN_SECRET_BYTES)
     # Said once above, in one line; pyjwt would repeat it as a multi-line warning.
     warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
     try:
+        if dialect.transport == "sse":
+            from refservice.agui.serve import serve_agui  # noqa: PLC0415 - uvicorn: ag-ui only
+
+            health = dialect.health_path if args.health_path is None else args.health_path
+            agui = AguiConfig(
+                secret=secret,
+                dialect=dialect,
+                run_path=args.run_path or dialect.run_path,
+                health_path=health,
+                fault=args.fault,
+                shape=args.shape,
+                delay=args.delay,
+            )
+            return serve_agui(agui, args.host, args.port)
+        config = ServiceConfig(
+            secret=secret,
+            host=args.host,
+            port=args.port,
+            shape=args.shape,
+            fault=args.fault,
+            max_size=args.max_size,
+            delay=args.delay,
+            ws_path=args.ws_path,
+            health_path=args.health_path,
+            dialect=dialect,
+        )
         return asyncio.run(run_service(config))
     except OSError as exc:
         print(
-            f"refservice: error: cannot listen on {config.host}:{config.port}: {exc}",
+            f"refservice: error: cannot listen on {args.host}:{args.port}: {exc}",
             file=sys.stderr,
         )
         return 1

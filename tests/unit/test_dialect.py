@@ -21,14 +21,36 @@ from contract.messages import (
 from contract.rules import check_greeting
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+SSE = "[transport]\nkind = 'sse'\n[auth]\nmethods = ['header']\n"  # an sse dialect's least
 
 
 def test_the_shipped_dialects_load_and_the_reference_is_the_default() -> None:
-    assert shipped_dialects() == ("netra", "reference")
+    assert shipped_dialects() == ("ag-ui", "netra", "reference")
     reference = load_dialect()
     assert reference.name == "reference"
     assert reference.source == "contract/dialects/reference.toml"
     assert load_dialect("netra").auth_methods == ("header", "subprotocol")
+    assert {name: load_dialect(name).transport for name in shipped_dialects()} == {
+        "ag-ui": "sse",
+        "netra": "websocket",
+        "reference": "websocket",
+    }
+
+
+def test_the_ag_ui_dialect_posts_to_the_root_with_a_bearer_token_and_no_health_path() -> None:
+    agui = load_dialect("ag-ui")
+    assert (agui.name, agui.run_path, agui.health_path, agui.version_key) == ("ag-ui", "/", "", "")
+    assert agui.auth_methods == ("header",)
+    assert agui.reject_statuses == (401, 403)
+    assert agui.claims == {}
+
+
+def test_a_websocket_dialect_says_nothing_of_the_sse_transport() -> None:
+    """The keys the sse transport added mean nothing to the websocket dialects: only `transport`
+    (websocket) and `run_path` (the reference default, read by no one) are new."""
+    for name in ("reference", "netra"):
+        fields = load_dialect(name).__dict__
+        assert (fields["transport"], fields["run_path"]) == ("websocket", "/")
 
 
 def test_a_file_that_states_nothing_is_the_reference() -> None:
@@ -64,6 +86,20 @@ def test_a_file_that_states_nothing_is_the_reference() -> None:
         ("[errors]\nnot_json = ['A', 'A']", "errors.not_json", "names one value twice"),
         ("[greeting]\nconnection_id = []", "greeting.connection_id", "must not be empty"),
         ("greeting = 'hello'", "greeting", "expected a table"),
+        ("[transport]\nkind = 'http2'", "transport.kind", "expected one of websocket, sse"),
+        ("[transport]\nrun_path = '/agent'", "transport.run_path", "only the sse transport"),
+        ("[endpoints]\nhealth_path = ''", "endpoints.health_path", '"" is for sse dialects'),
+        (SSE + "[endpoints]\nwebsocket_path = '/ws'", "endpoints.websocket_path", "websocket"),
+        (SSE + "[ping]\ntype = 'ping'", "ping", "only the websocket transport reads it"),
+        (SSE + "[frames]\nmax_size = 1024", "frames", "only the websocket transport"),
+        (SSE + "[rejection]\nclose_code = 1008", "rejection.close_code", "websocket"),
+        (
+            "[transport]\nkind = 'sse'\n[auth]\nmethods = ['header', 'query']",
+            "auth.methods",
+            "'query' is not a way the sse transport takes a token (it takes header)",
+        ),
+        ("[transport]\nkind = 'sse'", "auth.methods", "'subprotocol' is not a way the sse"),
+        (SSE + "[transport.run_path]", "transport.run_path", "expected a string"),
     ],
 )
 def test_a_malformed_dialect_names_its_file_and_key(text: str, key: str, problem: str) -> None:
@@ -77,7 +113,7 @@ def test_a_malformed_dialect_names_its_file_and_key(text: str, key: str, problem
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        ("klingon", "no shipped dialect of that name (shipped: netra, reference)"),
+        ("klingon", "no shipped dialect of that name (shipped: ag-ui, netra, reference)"),
         ("/nonexistent/x.toml", "no such file"),
         ("/", "is a directory"),
     ],

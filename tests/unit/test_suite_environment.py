@@ -33,6 +33,10 @@ TARGET = {"MC_WS_URL": "ws://127.0.0.1:8000/ws", "MC_JWT_SECRET": "k" * 40}
         ({"MC_WS_URL": "ws://127.0.0.1:99999/ws"}, "invalid host or port"),
         ({"MC_CONTRACT": "klingon"}, "MC_CONTRACT: dialect klingon: no shipped dialect"),
         (
+            {"MC_CONTRACT": "ag-ui"},
+            "MC_CONTRACT: dialect contract/dialects/ag-ui.toml speaks the sse transport",
+        ),
+        (
             {"MC_CONTRACT": "/nonexistent/x.toml"},
             "MC_CONTRACT: dialect /nonexistent/x.toml: no such",
         ),

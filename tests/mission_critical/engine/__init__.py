@@ -6,6 +6,7 @@
     client        a user's connection: reader task, routing (contract.routing), bounded waits
     health        the health endpoint over HTTP(S), bounded
     event_schemas the JSON Schemas of the agent events (schemas/), loaded once
+    agui_events   AG-UI events' shape: ag-ui-protocol's models, read strictly (imported lazily)
     latency       per-run figures and percentiles, budgets (rule `latency`)
     runner        every selected check's scenario at once, an Outcome per pytest item
     report_data   the data file (MC_REPORT_DATA) the harness draws its page from

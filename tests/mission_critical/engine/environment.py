@@ -39,6 +39,10 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 SECRET_QUERY_KEYS = frozenset({"token", "access_token", "jwt", "key", "api_key", "secret"})
 QUOTE_LIMIT = 80
+NOT_JUDGED_YET = (
+    "MC_CONTRACT: dialect {source} speaks the {transport} transport (HTTP POST + Server-Sent "
+    "Events), which this suite does not judge yet (docs/dialects.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -178,9 +182,12 @@ def read_budgets(environ: Mapping[str, str], run_timeout: float) -> dict[Metric,
 
 def read_dialect(environ: Mapping[str, str]) -> Dialect:
     try:
-        return load_dialect(environ.get("MC_CONTRACT", "").strip() or "reference")
+        dialect = load_dialect(environ.get("MC_CONTRACT", "").strip() or "reference")
     except DialectError as exc:
         raise UsageError(f"MC_CONTRACT: {exc}") from None
+    if dialect.transport != "websocket":
+        raise UsageError(NOT_JUDGED_YET.format(source=dialect.source, transport=dialect.transport))
+    return dialect
 
 
 def read_ca_bundle(environ: Mapping[str, str]) -> str | None:
