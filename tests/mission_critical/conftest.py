@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .engine.check import Check
 from .engine.client import ContractError
 from .engine.environment import Settings, UsageError, read_settings
 from .engine.latency import format_summary
 from .engine.report_data import build, write
-from .engine.runner import Check, Runner, check_signature
+from .engine.runner import Runner, check_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,7 +24,7 @@ from .test_runs import RUN_RULES
 if TYPE_CHECKING:
     from contract.dialect import AuthMethod, Dialect
 
-    from .engine.runner import Check
+    from .engine.check import Check
     from .engine.sockets import Endpoint
 
 pytestmark = pytest.mark.mission_critical

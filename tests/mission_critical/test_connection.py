@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     from contract.dialect import Dialect
 
+    from .engine.check import Check
     from .engine.client import Session
-    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -14,7 +14,7 @@ from .engine.health import fetch_health
 from .engine.sockets import make_ssl_context
 
 if TYPE_CHECKING:
-    from .engine.runner import Check
+    from .engine.check import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -17,8 +17,8 @@ from .engine.latency import budget_violation
 if TYPE_CHECKING:
     from contract.rules import Violation
 
+    from .engine.check import Check
     from .engine.environment import Metric
-    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from contract.routing import Entry
     from contract.rules import Violation
 
+    from .check import Check, Outcome
     from .client import Session
-    from .runner import Check, Outcome, Runner
+    from .runner import Runner
 
 FORMAT = "mission-critical-suite-data/1"
 MAX_MESSAGES = 200
