@@ -37,6 +37,7 @@ from contract.rules import (
     type_of,
 )
 
+from .slots import UserSlots
 from .sockets import (
     CLOSE_BOUND,
     Endpoint,
@@ -69,52 +70,6 @@ class ContractError(Exception):
     def __str__(self) -> str:
         text = format_violations(self.violations)
         return f"{text}\n{self.context}" if self.context else text
-
-
-class UserSlots:
-    """One run at a time per user, for dialects that match runs by order (`match = "order"`).
-
-    A run that misses its first answer or its completion bound gives its user up: delivery is
-    already broken, so that user's waiting and later runs no longer wait for each other.
-    """
-
-    def __init__(self) -> None:
-        self._busy: set[str] = set()
-        self._queues: dict[str, list[asyncio.Future[None]]] = {}
-        self._given_up: set[str] = set()
-
-    async def acquire(self, user: str, seconds: float) -> None:
-        """Wait (at most `seconds`) until `user` has no run in flight, then hold the slot."""
-        if user in self._given_up:
-            return
-        if user not in self._busy:
-            self._busy.add(user)
-            return
-        turn = asyncio.get_running_loop().create_future()
-        queue = self._queues.setdefault(user, [])
-        queue.append(turn)
-        try:
-            async with asyncio.timeout(seconds):
-                await turn
-        except TimeoutError:
-            queue.remove(turn)
-
-    def release(self, user: str) -> None:
-        """Hand the slot to the next waiting run of `user`, or free it."""
-        queue = self._queues.get(user, [])
-        while queue:
-            turn = queue.pop(0)
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._busy.discard(user)
-
-    def give_up(self, user: str) -> None:
-        self._given_up.add(user)
-        for turn in self._queues.pop(user, []):
-            if not turn.done():
-                turn.set_result(None)
-        self._busy.discard(user)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,10 @@ from contract.routing import settle_all
 from contract.rules import NO_RUN, Violation
 
 from .check import Check, Outcome
-from .client import ContractError, UserSlots
+from .client import ContractError
 from .environment import AuthLimitError, redact_url
 from .latency import RunFigures, run_figures, summarize_all
+from .slots import UserSlots
 from .sockets import Endpoint, HandshakeError, make_ssl_context, open_socket
 
 if TYPE_CHECKING:
