@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contract.visible import show
 from tasks.report.suite_data import Check, SuiteData, Violation, read_suite_data
 
 _RULE_LINE = re.compile(r"\[([a-z][a-z0-9-]*)\] ")
@@ -68,7 +69,10 @@ class Summary:
             *(("not " + env, why) for env, why in self.rejected),
             ("target", f"{self.ws_url or '-'}  health: {self.http_url or '-'}"),
             *([("dialect", self.dialect)] if self.dialect else []),
-            ("backend", self.backend_version or "did not report a version"),
+            (
+                "backend",
+                show(self.backend_version) if self.backend_version else "did not report a version",
+            ),
             ("results", str(self.counts)),
             *(
                 [

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contract.visible import show
+
 from .engine.check import Check
 from .engine.client import ContractError
 from .engine.environment import Settings, UsageError, read_settings
@@ -147,7 +149,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(
         f"env={facts['mc_env']} ({facts['mc_env_reason']}); ws={facts['mc_ws_url']}; "
         f"health={facts['mc_health_url']}; dialect={facts['mc_dialect']}; "
-        f"auth={facts['mc_auth_mode']}; users={facts['mc_users']}; backend version={version}"
+        f"auth={facts['mc_auth_mode']}; users={facts['mc_users']}; backend version={show(version)}"
     )
     if runner is not None and runner.outcomes is not None:
         terminalreporter.write_line(

@@ -11,6 +11,7 @@ import pytest
 
 from contract.messages import error_code_of, is_ack_for, start_message
 from contract.rules import NO_RUN, Message, RunIds, Violation
+from contract.visible import show
 
 from .engine.sockets import new_id, padded_ping
 from .test_runs import RUN_RULES
@@ -124,7 +125,7 @@ async def answer_bad_frame(
     ):
         return None
     wanted = "/".join(allowed) if allowed else "a code of its own"
-    return f"expected {dialect.error_code_key} {wanted}; got {got!r}"
+    return f"expected {dialect.error_code_key} {wanted}; got {show(got)}"
 
 
 @pytest.mark.rules("bad-input", *RUN_RULES, "delivery")
