@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from contract.rules import RuleId
 
     from .environment import Credential
-    from .runner import Runner
+    from .runner import Phase, Runner
 
     Judgement = Callable[[], list[Violation]]
 
@@ -43,11 +43,17 @@ class Outcome:
 
 class Check:
     """What a scenario gets: the target, test users, connections that stay open until the end,
-    and a verdict made of violations found now and judgements made once everything settled."""
+    and a verdict made of violations found now and judgements made once everything settled.
 
-    def __init__(self, runner: Runner, nodeid: str) -> None:
+    `deadline` (monotonic seconds, set by the runner as the scenario starts) ends every wait of
+    the check's connections: several waits, or several runs, one after another share it.
+    """
+
+    def __init__(self, runner: Runner, nodeid: str, phase: Phase = "timed") -> None:
         self.runner = runner
         self.nodeid = nodeid
+        self.phase = phase
+        self.deadline = float("inf")
         self.settings = runner.settings
         self.endpoint = runner.endpoint
         self.dialect = runner.settings.dialect
@@ -80,6 +86,7 @@ class Check:
             self.runner.slots,
             method=method,
             rule=rule,
+            deadline=self.deadline,
         )
         self.sessions.append(session)
         self.runner.sessions.append(session)

@@ -3,9 +3,10 @@
 A `Session` is one user's connection. Its reader task parses every frame, files it in the
 connection's log (`routing.Demux`: agent events into the runs they belong to) and keeps every
 other message in an inbox. Every wait is bounded: a single wait by the endpoint's `timeout`, a
-whole run by its `run_timeout`. Nothing here judges: the checks do, with `contract`. Tokens never
-appear in a message: anything quoted from websockets is scrubbed. Requests are spelled by the
-dialect (`contract.messages`).
+whole run by its `run_timeout`, and every wait of the session by its check's `deadline`, which
+several waits or runs one after another share. Nothing here judges: the checks do, with
+`contract`. Tokens never appear in a message: anything quoted from websockets is scrubbed.
+Requests are spelled by the dialect (`contract.messages`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .sockets import (
     open_socket,
     padded_ping,
     read_close_code,
+    time_left,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +59,19 @@ if TYPE_CHECKING:
 
 RUN_REQUEST = "mission-critical check: think, call one tool, answer"
 RAW_LIMIT = 2000  # characters of a frame kept for the report
+NEVER_ANSWERED = "expected the run to be answered within {seconds:g} s (MC_TIMEOUT); nothing came"
+NEVER_COMPLETED = "expected agent_completed within {seconds:g} s (MC_RUN_TIMEOUT); never came"
+NEVER_SENT = (
+    "expected the run to be asked for and complete by the check's deadline (MC_RUN_TIMEOUT="
+    "{seconds:g} s from its start); less than MC_TIMEOUT was left when its turn came (the "
+    "check's earlier waits or runs of this user used it), so its request was never sent"
+)
+DEADLINE_ROUNDING = 1.0  # seconds: a run this close to its own bound is said to have had it
+PAST_DEADLINE = (
+    "expected agent_completed by the check's deadline (MC_RUN_TIMEOUT={seconds:g} s from the "
+    "check's start, which its waits and runs one after another share: {left:.1f} s were left "
+    "when this run's request left); never came"
+)
 
 
 class ContractError(Exception):
@@ -95,11 +110,18 @@ class Session:
     """One user's live connection; create with `await Session.open(...)`."""
 
     def __init__(
-        self, ws: ClientConnection, user: str, endpoint: Endpoint, ledger: Ledger, slots: UserSlots
+        self,
+        ws: ClientConnection,
+        user: str,
+        endpoint: Endpoint,
+        ledger: Ledger,
+        slots: UserSlots,
+        deadline: float = float("inf"),
     ) -> None:
         self.ws = ws
         self.user = user
         self.endpoint = endpoint
+        self.deadline = deadline  # monotonic: no wait of this session lasts past it
         self.dialect = endpoint.dialect
         self.slots = slots
         self.demux = Demux(user, ledger)
@@ -112,6 +134,7 @@ class Session:
         self._pongs = 0
         self._holding: RunChecker | None = None  # the run holding this user's slot
         self._waiters: list[Waiter] = []  # wait_until calls whose predicate has not held yet
+        self._unsent: set[int] = set()  # id() of runs whose request the deadline kept back
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
@@ -125,6 +148,7 @@ class Session:
         *,
         method: AuthMethod = "header",
         rule: RuleId = "delivery",
+        deadline: float = float("inf"),
     ) -> Session:
         """Connect, read and check the greeting, start routing; ContractError otherwise.
 
@@ -132,11 +156,11 @@ class Session:
         when the first message is wrong).
         """
         try:
-            ws = await open_socket(endpoint, token, method)
+            ws = await open_socket(endpoint, token, method, time_left(endpoint.timeout, deadline))
         except HandshakeError as exc:
             detail = f"expected a connection with a valid token ({method}); {exc}"
             raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
-        session = cls(ws, user, endpoint, ledger, slots)
+        session = cls(ws, user, endpoint, ledger, slots, deadline)
         try:
             await session.read_greeting(method, token, rule)
         except BaseException:
@@ -153,11 +177,12 @@ class Session:
             detail = f"expected the server to select the offered {offered} subprotocol"
             raise ContractError([Violation(rule, NO_RUN, self.user, detail)])
         problem: str | None
+        seconds = self.left(self.endpoint.timeout)
         try:
-            async with asyncio.timeout(self.endpoint.timeout):
+            async with asyncio.timeout(seconds):
                 frame = await self.ws.recv()
         except TimeoutError:
-            problem = f"expected {dialect.greeting_type} within {self.endpoint.timeout:g} s"
+            problem = f"expected {dialect.greeting_type} within {seconds:g} s"
         except ConnectionClosed:
             code = read_close_code(self.ws)
             problem = f"expected {dialect.greeting_type}; the connection closed with {code}"
@@ -224,13 +249,17 @@ class Session:
             if self._holding is run and not done():
                 self.slots.give_up(self.user)
 
-        loop.call_later(endpoint.timeout, unless, lambda: bool(run.entries))
-        loop.call_later(endpoint.run_timeout, unless, lambda: run.completed)
+        loop.call_later(self.left(endpoint.timeout), unless, lambda: bool(run.entries))
+        loop.call_later(self.left(endpoint.run_timeout), unless, lambda: run.completed)
 
     def _release_slot(self) -> None:
         if self._holding is not None:
             self._holding = None
             self.slots.release(self.user)
+
+    def left(self, seconds: float) -> float:
+        """`seconds`, or what is left of the session's deadline when that is less."""
+        return time_left(seconds, self.deadline)
 
     @property
     def closed(self) -> bool:
@@ -241,14 +270,17 @@ class Session:
         return f"connection of user={self.user}: {state}; messages seen: {self.seen[-20:]}"
 
     async def wait_until(self, predicate: Callable[[], bool], seconds: float | None = None) -> bool:
-        """Whether `predicate` held within `seconds` (default: the endpoint's); stops on close."""
+        """Whether `predicate` held within `seconds` (default: the endpoint's single-wait bound;
+        never past the deadline); stops on close."""
         if predicate() or self.closed:
             return predicate()
         waiter = Waiter(predicate, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         try:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.endpoint.timeout if seconds is None else seconds):
+                async with asyncio.timeout(
+                    self.left(self.endpoint.timeout if seconds is None else seconds)
+                ):
                     await waiter.woken
         finally:
             self._waiters.remove(waiter)
@@ -268,7 +300,7 @@ class Session:
         """Send one text frame (a dict becomes JSON); False if the connection is gone."""
         frame = message if isinstance(message, str) else json.dumps(message)
         try:
-            async with asyncio.timeout(self.endpoint.timeout):
+            async with asyncio.timeout(self.left(self.endpoint.timeout)):
                 await self.ws.send(frame)
         except (ConnectionClosed, TimeoutError):
             return False
@@ -289,50 +321,65 @@ class Session:
         run_id = new_id("run") if spec.run_id_key else None
         thread_id = new_id("thread")
         expected = thread_id if spec.threads == "client" else None
-        if spec.match == "order":
-            await self.slots.acquire(self.user, self.endpoint.run_timeout)
-        ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
-        run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
-        if spec.match == "order":
-            self._hold(run)
         message = start_message(
             self.dialect, kind, text=RUN_REQUEST, thread_id=thread_id, run_id=run_id
         )
+        ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
+        held = spec.match == "order" and await self.slots.acquire(
+            self.user, self.left(self.endpoint.run_timeout)
+        )
+        if self.left(self.endpoint.run_timeout) < self.endpoint.timeout:
+            if held:  # no time left to judge it: the request is kept back, and reported
+                self.slots.release(self.user)
+            unsent = RunChecker(ids, spec.match)
+            self._unsent.add(id(unsent))
+            return unsent
+        run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
+        if held:
+            self._hold(run)
         if not await self.send(message):
             self._release_slot()
         return run
 
     async def finish_runs(self, runs: Sequence[RunChecker]) -> list[Violation]:
         """Wait until every run is answered within the single-wait bound and complete within
-        the run bound, each counted from its own request; a `delivery` violation for each
-        bound a run missed."""
-        endpoint, last_sent = self.endpoint, max((run.sent_at for run in runs), default=0.0)
+        the run bound, each counted from its own request and none past the deadline; a
+        `delivery` violation for each run that missed one, in the order they were asked for."""
+        endpoint = self.endpoint
+        sent = [run for run in runs if id(run) not in self._unsent]
+        last_sent = max((run.sent_at for run in sent), default=0.0)
         answered = await self.wait_until(
-            lambda: all(run.entries for run in runs),
+            lambda: all(run.entries for run in sent),
             last_sent + endpoint.timeout - time.monotonic(),
-        )
-        found = self._missed(
-            [run for run in runs if not run.entries],
-            f"expected the run to be answered within {endpoint.timeout:g} s (MC_TIMEOUT); "
-            f"nothing came",
         )
         if answered:
             left = last_sent + endpoint.run_timeout - time.monotonic()
-            await self.wait_until(lambda: all(run.completed for run in runs), left)
-            found += self._missed(
-                [run for run in runs if not run.completed],
-                f"expected agent_completed within {endpoint.run_timeout:g} s (MC_RUN_TIMEOUT); "
-                f"never came",
-            )
+            await self.wait_until(lambda: all(run.completed for run in sent), left)
         if any(run is self._holding for run in runs):
             self._release_slot()
+        found = []
+        for run in runs:
+            detail = self._why_unfinished(run)
+            if detail is not None:
+                found.append(
+                    Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
+                )
         return found
 
-    def _missed(self, runs: Sequence[RunChecker], detail: str) -> list[Violation]:
-        return [
-            Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
-            for run in runs
-        ]
+    def _why_unfinished(self, run: RunChecker) -> str | None:
+        """Why a run missed a bound: never sent (the deadline came first), never answered, or
+        never completed within its own bound or, when that came first, the check's deadline."""
+        run_timeout, timeout = self.endpoint.run_timeout, self.endpoint.timeout
+        if id(run) in self._unsent:
+            return NEVER_SENT.format(seconds=run_timeout)
+        if not run.entries:
+            return NEVER_ANSWERED.format(seconds=timeout)
+        if run.completed:
+            return None
+        left = self.deadline - run.sent_at
+        if left >= run_timeout - DEADLINE_ROUNDING:
+            return NEVER_COMPLETED.format(seconds=run_timeout)
+        return PAST_DEADLINE.format(seconds=run_timeout, left=left)
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""

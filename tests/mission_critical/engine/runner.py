@@ -3,13 +3,23 @@
     selected items (after -k/-m) --Runner.run--> an Outcome per item
         1. reachability: one bounded handshake; when nothing answers, every check fails with
            the reason (rule `reachable`) and no scenario starts
-        2. every scenario starts at once (MC_CONCURRENCY at a time) with its own `Check`
+        2. the phases, one after another (PHASES); in each, its scenarios start at once
+           (MC_CONCURRENCY at a time), each with its own `Check` and deadline:
+           - `timed`: every check whose runs the latency figures are made of
+           - `heavy`: the checks marked `heavy`, which load the backend with the gate's own
+             probes (frames of the size limit): they must not overlap the runs being timed
         3. every connection stays open, and read, until the last scenario ended and MC_GRACE
            passed since the last agent_completed: a late event breaks completed-last whenever
            it comes, and every connection sees everyone else's traffic
-        4. all connections close; routing settles across all of them; every run's latency is
-           figured once; each check's deferred judgements run; the data file is written
-           (report_data.py)
+        4. all connections close; routing settles across all of them; the latency of every
+           run of the timed phase is figured once; each check's deferred judgements run; the
+           data file is written (report_data.py)
+
+Bounded: a check's deadline is MC_RUN_TIMEOUT from its start, and every wait of it (connects,
+answers, whole runs, several runs one after another) ends by then; a later phase runs within
+the deadline of the phases before it, or PHASE_FLOOR seconds when they used it up. So, checks
+all at once, whatever the backend does, the suite takes at most MC_RUN_TIMEOUT + PHASE_FLOOR +
+MC_GRACE and the closing handshakes.
 
 A scenario is the check's own `async def test_...(mc: Check, ...)` function: pytest collects it,
 the runner calls it, and `conftest.pytest_pyfunc_call` turns its Outcome into the item's verdict.
@@ -21,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from contract.ledger import Ledger
 from contract.routing import settle_all
@@ -44,8 +54,19 @@ if TYPE_CHECKING:
 
     Scenario = Callable[..., Awaitable[None]]
 
-SCENARIO_SLACK = 5.0  # seconds a scenario may take beyond its waits' bounds before it is cut
-NOT_FINISHED = "expected the check to finish within its bound ({seconds:g} s); it was cut off"
+Phase = Literal["timed", "heavy"]
+PHASES: tuple[Phase, ...] = get_args(Phase)  # in the order they run
+HEAVY = "heavy"  # the marker of a check that belongs to the heavy phase
+PHASE_FLOOR = 3.0  # seconds a later phase gets when the phases before it used up their deadline
+SCENARIO_SLACK = 2.0  # seconds a scenario may run past its deadline before it is cut
+NOT_FINISHED = (
+    "expected the check to finish by its deadline ({seconds:g} s after its start, "
+    "MC_RUN_TIMEOUT); it was cut off"
+)
+
+
+def phase_of(item: pytest.Item) -> Phase:
+    return "heavy" if item.get_closest_marker(HEAVY) is not None else "timed"
 
 
 class Runner:
@@ -65,7 +86,7 @@ class Runner:
         self.ledger = Ledger()
         self.slots = UserSlots()
         self.sessions: list[Session] = []
-        self.checks = {item.nodeid: Check(self, item.nodeid) for item in self.items}
+        self.checks = {item.nodeid: Check(self, item.nodeid, phase_of(item)) for item in self.items}
         self.judged: set[str] = set()
         self.tokens: set[str] = set()  # every token handed out: reports scrub them
         self.outcomes: dict[str, Outcome] | None = None
@@ -73,8 +94,8 @@ class Runner:
         self.record_property: Callable[[str, object], None] = lambda _name, _value: None
         self.started_at = 0.0
         self.wall = 0.0
-        self.scenario_bound = 2 * settings.run_timeout + 8 * settings.timeout + SCENARIO_SLACK
-        self.figures: list[RunFigures] = []  # every run's latency, once routing has settled
+        self.deadline = 0.0  # the latest deadline of any check so far (monotonic seconds)
+        self.figures: list[RunFigures] = []  # every timed run's latency, once routing settled
         self.latency: dict[Metric, dict[str, float | int | None]] = summarize_all([])
 
     def outcome(self, nodeid: str) -> Outcome:
@@ -90,7 +111,7 @@ class Runner:
         if unreachable is not None:
             outcomes = {nodeid: Outcome([unreachable], judged=True) for nodeid in self.checks}
         else:
-            outcomes = await self.run_scenarios()
+            outcomes = await self.run_phases()
         self.wall = time.monotonic() - began
         return outcomes
 
@@ -113,44 +134,63 @@ class Runner:
         ws.transport.abort()
         return None
 
-    async def run_scenarios(self) -> dict[str, Outcome]:
+    async def run_phases(self) -> dict[str, Outcome]:
+        """Each phase's scenarios at once, the phases one after another; then listen out, close,
+        settle, figure the timed runs' latency and judge."""
         limit = self.settings.concurrency or len(self.items) or 1
         gate = asyncio.Semaphore(limit)
-        outcomes = await asyncio.gather(*(self.run_one(item, gate) for item in self.items))
+        found: dict[str, Outcome] = {}
+        for phase in PHASES:
+            items = [item for item in self.items if phase_of(item) == phase]
+            floor = time.monotonic() + PHASE_FLOOR if phase != PHASES[0] else None
+            outcomes = await asyncio.gather(*(self.run_one(item, gate, floor) for item in items))
+            found.update({item.nodeid: o for item, o in zip(items, outcomes, strict=True)})
         await self.listen_out()
         await asyncio.gather(*(session.close() for session in self.sessions))
         settle_all([session.demux for session in self.sessions])
         self.figures = [
             run_figures(check.nodeid, run)
             for check in self.checks.values()
+            if check.phase == "timed"
             for session in check.sessions
             for run in session.demux.runs
         ]
         self.latency = summarize_all(self.figures)
-        for item, outcome in zip(self.items, outcomes, strict=True):
-            check = self.checks[item.nodeid]
+        for item in self.items:
+            check, outcome = self.checks[item.nodeid], found[item.nodeid]
             if outcome.skipped is None and outcome.crashed is None:
                 outcome.violations += check.verdict()
                 outcome.judged = item.nodeid in self.judged
                 outcome.context = "\n".join(describe() for describe in check.contexts[:3])
-        return {item.nodeid: o for item, o in zip(self.items, outcomes, strict=True)}
+        return {item.nodeid: found[item.nodeid] for item in self.items}
 
-    async def run_one(self, item: pytest.Function, gate: asyncio.Semaphore) -> Outcome:
+    def start_check(self, item: pytest.Function, floor: float | None) -> Check:
+        """The item's check, its deadline set from now: MC_RUN_TIMEOUT from its start, and in a
+        later phase no later than the phases before it ended theirs (or `floor`)."""
         check = self.checks[item.nodeid]
+        own = time.monotonic() + self.settings.run_timeout
+        check.deadline = own if floor is None else min(own, max(self.deadline, floor))
+        self.deadline = max(self.deadline, check.deadline)
+        return check
+
+    async def run_one(
+        self, item: pytest.Function, gate: asyncio.Semaphore, floor: float | None
+    ) -> Outcome:
         scenario: Scenario = item.function
         params: dict[str, Any] = dict(item.callspec.params) if hasattr(item, "callspec") else {}
         async with gate:
             began = time.monotonic()
+            check = self.start_check(item, floor)
             outcome = Outcome()
             try:
-                async with asyncio.timeout(self.scenario_bound):
+                async with asyncio.timeout(check.deadline - began + SCENARIO_SLACK):
                     await scenario(mc=check, **params)
             except ContractError as exc:
                 check.add(exc.violations)
             except AuthLimitError as exc:
                 outcome.skipped = str(exc)
             except TimeoutError:
-                detail = NOT_FINISHED.format(seconds=self.scenario_bound)
+                detail = NOT_FINISHED.format(seconds=check.deadline - began)
                 check.add([Violation("delivery", NO_RUN, "-", detail)])
             except Exception as exc:  # a bug of the check itself: say so, scrubbed
                 outcome.crashed = self.scrub(f"the check crashed: {exc.__class__.__name__}: {exc}")

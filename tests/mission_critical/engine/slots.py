@@ -14,24 +14,26 @@ class UserSlots:
 
     def __init__(self) -> None:
         self._busy: set[str] = set()
-        self._queues: dict[str, list[asyncio.Future[None]]] = {}
+        self._queues: dict[str, list[asyncio.Future[bool]]] = {}
         self._given_up: set[str] = set()
 
-    async def acquire(self, user: str, seconds: float) -> None:
-        """Wait (at most `seconds`) until `user` has no run in flight, then hold the slot."""
+    async def acquire(self, user: str, seconds: float) -> bool:
+        """Wait (at most `seconds`) until `user` has no run in flight; whether the slot is now
+        held (False: the user was given up, or the wait ran out)."""
         if user in self._given_up:
-            return
+            return False
         if user not in self._busy:
             self._busy.add(user)
-            return
-        turn = asyncio.get_running_loop().create_future()
+            return True
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         queue = self._queues.setdefault(user, [])
         queue.append(turn)
         try:
             async with asyncio.timeout(seconds):
-                await turn
+                return await turn
         except TimeoutError:
             queue.remove(turn)
+            return False
 
     def release(self, user: str) -> None:
         """Hand the slot to the next waiting run of `user`, or free it."""
@@ -39,7 +41,7 @@ class UserSlots:
         while queue:
             turn = queue.pop(0)
             if not turn.done():
-                turn.set_result(None)
+                turn.set_result(True)
                 return
         self._busy.discard(user)
 
@@ -47,5 +49,5 @@ class UserSlots:
         self._given_up.add(user)
         for turn in self._queues.pop(user, []):
             if not turn.done():
-                turn.set_result(None)
+                turn.set_result(False)
         self._busy.discard(user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -78,10 +79,15 @@ def scrub(text: str, token: str | None, dialect: Dialect | None = None) -> str:
 
 
 async def open_socket(
-    endpoint: Endpoint, token: str | None, method: AuthMethod = "header"
+    endpoint: Endpoint,
+    token: str | None,
+    method: AuthMethod = "header",
+    bound: float | None = None,
 ) -> ClientConnection:
-    """A connected socket presenting `token` by `method` (none when `token` is None)."""
+    """A connected socket presenting `token` by `method` (none when `token` is None), within
+    `bound` seconds (default: the endpoint's single-wait bound)."""
     dialect = endpoint.dialect
+    seconds = endpoint.timeout if bound is None else bound
     url, headers, subprotocols = endpoint.ws_url, {}, None
     if token is not None and method == "header":
         headers = {"Authorization": f"Bearer {token}"}
@@ -90,7 +96,7 @@ async def open_socket(
     elif token is not None:
         url = with_query_token(url, token, dialect.query_parameter)
     try:
-        async with asyncio.timeout(endpoint.timeout):
+        async with asyncio.timeout(seconds):
             return await connect(
                 url,
                 additional_headers=headers,
@@ -108,10 +114,15 @@ async def open_socket(
         status = exc.response.status_code
         raise HandshakeError(status, f"server answered HTTP {status}") from None
     except TimeoutError:
-        raise HandshakeError(None, f"no handshake within {endpoint.timeout:g} s") from None
+        raise HandshakeError(None, f"no handshake within {seconds:g} s") from None
     except Exception as exc:
         reason = scrub(f"{exc.__class__.__name__}: {exc}", token, dialect)
         raise HandshakeError(None, reason) from None
+
+
+def time_left(seconds: float, deadline: float) -> float:
+    """`seconds`, or what is left until `deadline` (monotonic) when that is less; never < 0."""
+    return max(0.0, min(seconds, deadline - time.monotonic()))
 
 
 def padded_ping(size: int, ping_type: str = "ping") -> str:
