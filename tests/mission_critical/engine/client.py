@@ -38,6 +38,7 @@ from contract.rules import (
     type_of,
 )
 
+from .bounds import why_unfinished
 from .slots import UserSlots
 from .sockets import (
     CLOSE_BOUND,
@@ -59,19 +60,6 @@ if TYPE_CHECKING:
 
 RUN_REQUEST = "mission-critical check: think, call one tool, answer"
 RAW_LIMIT = 2000  # characters of a frame kept for the report
-NEVER_ANSWERED = "expected the run to be answered within {seconds:g} s (MC_TIMEOUT); nothing came"
-NEVER_COMPLETED = "expected agent_completed within {seconds:g} s (MC_RUN_TIMEOUT); never came"
-NEVER_SENT = (
-    "expected the run to be asked for and complete by the check's deadline (MC_RUN_TIMEOUT="
-    "{seconds:g} s from its start); less than MC_TIMEOUT was left when its turn came (the "
-    "check's earlier waits or runs of this user used it), so its request was never sent"
-)
-DEADLINE_ROUNDING = 1.0  # seconds: a run this close to its own bound is said to have had it
-PAST_DEADLINE = (
-    "expected agent_completed by the check's deadline (MC_RUN_TIMEOUT={seconds:g} s from the "
-    "check's start, which its waits and runs one after another share: {left:.1f} s were left "
-    "when this run's request left); never came"
-)
 
 
 class ContractError(Exception):
@@ -359,27 +347,14 @@ class Session:
             self._release_slot()
         found = []
         for run in runs:
-            detail = self._why_unfinished(run)
+            detail = why_unfinished(
+                run, self.endpoint, self.deadline, sent=id(run) not in self._unsent
+            )
             if detail is not None:
                 found.append(
                     Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
                 )
         return found
-
-    def _why_unfinished(self, run: RunChecker) -> str | None:
-        """Why a run missed a bound: never sent (the deadline came first), never answered, or
-        never completed within its own bound or, when that came first, the check's deadline."""
-        run_timeout, timeout = self.endpoint.run_timeout, self.endpoint.timeout
-        if id(run) in self._unsent:
-            return NEVER_SENT.format(seconds=run_timeout)
-        if not run.entries:
-            return NEVER_ANSWERED.format(seconds=timeout)
-        if run.completed:
-            return None
-        left = self.deadline - run.sent_at
-        if left >= run_timeout - DEADLINE_ROUNDING:
-            return NEVER_COMPLETED.format(seconds=run_timeout)
-        return PAST_DEADLINE.format(seconds=run_timeout, left=left)
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""
