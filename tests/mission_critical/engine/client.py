@@ -47,6 +47,7 @@ from .sockets import (
     new_id,
     open_socket,
     padded_ping,
+    padded_request,
     read_close_code,
     time_left,
 )
@@ -301,10 +302,11 @@ class Session:
         ping_type = self.dialect.ping_type
         return await self.send(padded_ping(size, ping_type) if size else ping_message(self.dialect))
 
-    async def start_run(self, kind: StartKind = "start_agent") -> RunChecker:
+    async def start_run(self, kind: StartKind = "start_agent", size: int = 0) -> RunChecker:
         """Ask for a run on a fresh thread (with a fresh run_id where the dialect lets the client
-        name it); the run to watch. In a dialect that matches runs by order, this waits (bounded)
-        until the user's previous run is done."""
+        name it); the run to watch. `size`: the request is a frame of that many bytes, its text
+        made longer as if a user pasted a document. In a dialect that matches runs by order,
+        this waits (bounded) until the user's previous run is done."""
         spec = start_spec(self.dialect, kind)
         run_id = new_id("run") if spec.run_id_key else None
         thread_id = new_id("thread")
@@ -312,6 +314,7 @@ class Session:
         message = start_message(
             self.dialect, kind, text=RUN_REQUEST, thread_id=thread_id, run_id=run_id
         )
+        frame = padded_request(message, self.dialect.payload_key, spec.text_key, size)
         ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
         held = spec.match == "order" and await self.slots.acquire(
             self.user, self.left(self.endpoint.run_timeout)
@@ -325,7 +328,7 @@ class Session:
         run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
         if held:
             self._hold(run)
-        if not await self.send(message):
+        if not await self.send(frame):
             self._release_slot()
         return run
 

@@ -7,11 +7,12 @@ turns every failure into a `HandshakeError` whose text never holds the token.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 ABNORMAL_CLOSURE = 1006  # what a connection that ended without a close frame reports
 CLOSE_BOUND = 2.0  # seconds a closing handshake may take before the transport is aborted
+DOCUMENT = "A paragraph of the document the user pasted, to be summarised with one tool call. "
 
 
 class HandshakeError(Exception):
@@ -129,6 +131,19 @@ def padded_ping(size: int, ping_type: str = "ping") -> str:
     """A ping frame of exactly `size` bytes (at least the bare ping's), padded in one field."""
     head, tail = f'{{"type": "{ping_type}", "padding": "', '"}'
     return head + "x" * max(0, size - len(head) - len(tail)) + tail
+
+
+def padded_request(message: dict[str, Any], payload_key: str, text_key: str, size: int) -> str:
+    """`message` as one JSON frame, of `size` bytes when that is more than its own: its
+    `payload_key.text_key` text followed by a pasted document (plain sentences)."""
+    frame = json.dumps(message)
+    missing = size - len(frame)
+    if missing <= 0:
+        return frame
+    payload = dict(message[payload_key])
+    document = (DOCUMENT * (missing // len(DOCUMENT) + 1))[: missing - 1]
+    payload[text_key] = f"{payload[text_key]} {document}"
+    return json.dumps({**message, payload_key: payload})
 
 
 def read_close_code(ws: ClientConnection) -> int:
