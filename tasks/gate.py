@@ -143,7 +143,7 @@ def _run_once(
             started = time.perf_counter()  # teardown runs as the block exits
         clock.add("teardown", started)
         data = _take_data(summary, junit, _scrubber(secrets), ran=True)
-        _conclude(summary, settings, code, junit)
+        _conclude(summary, settings, code, junit, data)
     except GateError as exc:
         if not up:
             clock.add("bring-up", started)
@@ -215,7 +215,9 @@ def _take_data(
     return data
 
 
-def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Path) -> None:
+def _conclude(
+    summary: report.Summary, settings: Settings, code: int, junit: Path, data: report.SuiteData
+) -> None:
     counts, props = report.read_junit(junit)
     summary.counts = counts
     summary.backend_version = props.get("backend_version", "") or summary.details.get("version", "")
@@ -232,6 +234,8 @@ def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Pat
         problem = f"{counts.skipped} test(s) skipped (set MC_ALLOW_SKIPS=true to accept skips)"
     elif code != 0 or counts.failures or counts.errors:
         problem = f"{counts.failures + counts.errors} check(s) failed (pytest exit code {code})"
+        if rules := report.broken_rules(data.checks):
+            problem += f", breaking {', '.join(rules)}"
     # The suite judges its budgets (rule `latency`); its data names them, so the verdict does too.
     problem = "; ".join(filter(None, [problem, *report.budget_breaches(summary.latency)]))
     summary.verdict = "FAILED" if problem else "PASSED"

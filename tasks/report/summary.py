@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contract.rules import RULE_IDS
 from contract.visible import show
 from tasks.report.suite_data import Check, SuiteData, Violation, read_suite_data
 
@@ -158,6 +159,14 @@ def budget_breaches(latency: dict[str, Any]) -> list[str]:
         for b in latency.get("budgets", [])
         if not b.get("ok")
     ]
+
+
+def broken_rules(checks: Sequence[Check]) -> list[str]:
+    """`[rule]` of every rule the failed checks break, in the protocol's order (docs/protocol.md),
+    each once: what the one-line verdict names, as the terminal's failure lines do."""
+    found = {v.rule for check in checks if check.outcome == "failed" for v in check.violations}
+    known = [rule for rule in RULE_IDS if rule in found]
+    return [f"[{rule}]" for rule in [*known, *sorted(found - {*known, ""})]]
 
 
 def read_junit(path: Path) -> tuple[Counts, dict[str, str]]:
