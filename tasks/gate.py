@@ -220,7 +220,11 @@ def _conclude(
 ) -> None:
     counts, props = report.read_junit(junit)
     summary.counts = counts
-    summary.backend_version = props.get("backend_version", "") or summary.details.get("version", "")
+    summary.backend_version = report.reported_version(
+        data.target.get("backend_version", ""),
+        props.get("backend_version", ""),
+        summary.details.get("version", ""),
+    )
     problem = ""
     inside, outside = report.count_testcases(junit, SUITE_PACKAGE)
     if code == 5 or counts.tests == 0 or inside == 0:

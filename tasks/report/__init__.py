@@ -37,6 +37,7 @@ from tasks.report.summary import (
     format_ms,
     load_suite_data,
     read_junit,
+    reported_version,
     write_json,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "read_junit",
     "read_suite_data",
     "render_page",
+    "reported_version",
     "write_json",
     "write_page",
 ]

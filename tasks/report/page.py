@@ -30,7 +30,7 @@ from contract.visible import escape_invisible, show, show_frame
 from tasks.report import svg
 from tasks.report.style import CSS
 from tasks.report.suite_data import METRICS, Check, SuiteData, Timeline, scrub_tokens
-from tasks.report.summary import Summary, format_duration, format_ms
+from tasks.report.summary import Summary, format_duration, format_ms, reported_version
 from tasks.settings.quoting import redact_url
 
 Scrub = Callable[[str], str]
@@ -139,7 +139,7 @@ def _facts(page: _Page, summary: Summary, data: SuiteData) -> str:
     if target.get("dialect"):
         source = target.get("dialect_source", "")
         rows.append(("dialect", f"{target['dialect']}" + (f" ({source})" if source else "")))
-    version = summary.backend_version or target.get("backend_version", "")
+    version = reported_version(summary.backend_version, target.get("backend_version", ""))
     rows.append(("backend", show(version) if version else "did not report a version"))
     if target.get("auth_mode"):
         rows.append(("auth", target["auth_mode"]))

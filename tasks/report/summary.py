@@ -20,6 +20,7 @@ from contract.visible import show
 from tasks.report.suite_data import Check, SuiteData, Violation, read_suite_data
 
 _RULE_LINE = re.compile(r"\[([a-z][a-z0-9-]*)\] ")
+NOT_REPORTED = "not reported"  # what the suite records when the health answer names no version
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class Summary:
             "mc_ws_url": self.ws_url,
             "mc_http_url": self.http_url,
             "mc_dialect": self.dialect,
-            "mc_backend_version": self.backend_version,
+            "mc_backend_version": show(self.backend_version) if self.backend_version else "",
             "mc_verdict": self.verdict,
             **{f"mc_phase_{k.replace('-', '_')}_s": f"{v:.3f}" for k, v in self.phases.items()},
         }
@@ -159,6 +160,12 @@ def budget_breaches(latency: dict[str, Any]) -> list[str]:
         for b in latency.get("budgets", [])
         if not b.get("ok")
     ]
+
+
+def reported_version(*candidates: str) -> str:
+    """The first version a backend really reported ("" when none did): the suite's data file
+    keeps it as sent, where the JUnit XML mangles its control characters."""
+    return next((c for c in candidates if c and c != NOT_REPORTED), "")
 
 
 def broken_rules(checks: Sequence[Check]) -> list[str]:

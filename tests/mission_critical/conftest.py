@@ -25,7 +25,7 @@ from .engine.client import ContractError
 from .engine.environment import Settings, UsageError, read_settings
 from .engine.latency import format_summary
 from .engine.report_data import build, write
-from .engine.runner import Runner, check_signature
+from .engine.runner import NOT_REPORTED, Runner, check_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -144,12 +144,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     facts = settings.provenance()
     runner = terminalreporter.config.stash.get(RUNNER_KEY, None)
-    version = runner.backend_version if runner is not None else "not reported"
+    version = runner.backend_version if runner is not None else NOT_REPORTED
+    version = version if version == NOT_REPORTED else show(version)
     terminalreporter.write_sep("-", "mission-critical target")
     terminalreporter.write_line(
         f"env={facts['mc_env']} ({facts['mc_env_reason']}); ws={facts['mc_ws_url']}; "
         f"health={facts['mc_health_url']}; dialect={facts['mc_dialect']}; "
-        f"auth={facts['mc_auth_mode']}; users={facts['mc_users']}; backend version={show(version)}"
+        f"auth={facts['mc_auth_mode']}; users={facts['mc_users']}; backend version={version}"
     )
     if runner is not None and runner.outcomes is not None:
         terminalreporter.write_line(

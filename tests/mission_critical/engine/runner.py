@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     Scenario = Callable[..., Awaitable[None]]
 
+NOT_REPORTED = "not reported"  # the backend version when /health names none
 Phase = Literal["timed", "heavy"]
 PHASES: tuple[Phase, ...] = get_args(Phase)  # in the order they run
 HEAVY = "heavy"  # the marker of a check that belongs to the heavy phase
@@ -90,7 +91,7 @@ class Runner:
         self.judged: set[str] = set()
         self.tokens: set[str] = set()  # every token handed out: reports scrub them
         self.outcomes: dict[str, Outcome] | None = None
-        self.backend_version = "not reported"
+        self.backend_version = NOT_REPORTED
         self.record_property: Callable[[str, object], None] = lambda _name, _value: None
         self.started_at = 0.0
         self.wall = 0.0
