@@ -153,9 +153,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"auth={facts['mc_auth_mode']}; users={facts['mc_users']}; backend version={version}"
     )
     if runner is not None and runner.outcomes is not None:
+        heavy = sum(1 for check in runner.checks.values() if check.phase == "heavy")
+        after = f"; {heavy} heavy after the others" if heavy else ""
         terminalreporter.write_line(
-            f"{len(runner.items)} checks ran at once (concurrency {facts['mc_concurrency']}) "
-            f"in {runner.wall:.2f} s; latency from each request:"
+            f"{len(runner.items)} checks ran at once (concurrency {facts['mc_concurrency']}"
+            f"{after}) in {runner.wall:.2f} s; latency from each request of the timed runs:"
         )
         for line in format_summary(runner.latency).splitlines():
             terminalreporter.write_line(f"  {line}")
