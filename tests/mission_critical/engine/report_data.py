@@ -132,6 +132,7 @@ def check_entry(
         "nodeid": check.nodeid,
         "name": item_name,
         "rules": list(rules),
+        "phase": check.phase,
         "outcome": state,
         "skip_reason": outcome.skipped,
         "duration_s": round(outcome.seconds, 4),
