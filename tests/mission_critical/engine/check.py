@@ -87,6 +87,7 @@ class Check:
             method=method,
             rule=rule,
             deadline=self.deadline,
+            openings=self.runner.openings,
         )
         self.sessions.append(session)
         self.runner.sessions.append(session)

@@ -39,7 +39,7 @@ from contract.rules import (
 )
 
 from .bounds import why_unfinished
-from .slots import UserSlots
+from .slots import Openings, UserSlots
 from .sockets import (
     CLOSE_BOUND,
     Endpoint,
@@ -106,11 +106,13 @@ class Session:
         ledger: Ledger,
         slots: UserSlots,
         deadline: float = float("inf"),
+        openings: Openings | None = None,
     ) -> None:
         self.ws = ws
         self.user = user
         self.endpoint = endpoint
         self.deadline = deadline  # monotonic: no wait of this session lasts past it
+        self.openings = openings or Openings()
         self.dialect = endpoint.dialect
         self.slots = slots
         self.demux = Demux(user, ledger)
@@ -138,23 +140,27 @@ class Session:
         method: AuthMethod = "header",
         rule: RuleId = "delivery",
         deadline: float = float("inf"),
+        openings: Openings | None = None,
     ) -> Session:
         """Connect, read and check the greeting, start routing; ContractError otherwise.
 
         `rule` is what a failure to connect breaks for the caller (the greeting's own rule
-        when the first message is wrong).
+        when the first message is wrong). Until it is greeted, `openings` counts it in flight.
         """
-        try:
-            ws = await open_socket(endpoint, token, method, time_left(endpoint.timeout, deadline))
-        except HandshakeError as exc:
-            detail = f"expected a connection with a valid token ({method}); {exc}"
-            raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
-        session = cls(ws, user, endpoint, ledger, slots, deadline)
-        try:
-            await session.read_greeting(method, token, rule)
-        except BaseException:
-            await session.close()
-            raise
+        openings = openings or Openings()
+        with openings.opening():
+            try:
+                bound = time_left(endpoint.timeout, deadline)
+                ws = await open_socket(endpoint, token, method, bound)
+            except HandshakeError as exc:
+                detail = f"expected a connection with a valid token ({method}); {exc}"
+                raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
+            session = cls(ws, user, endpoint, ledger, slots, deadline, openings)
+            try:
+                await session.read_greeting(method, token, rule)
+            except BaseException:
+                await session.close()
+                raise
         session._reader = asyncio.create_task(session._read(), name=f"read {user}")
         return session
 
@@ -305,8 +311,9 @@ class Session:
     async def start_run(self, kind: StartKind = "start_agent", size: int = 0) -> RunChecker:
         """Ask for a run on a fresh thread (with a fresh run_id where the dialect lets the client
         name it); the run to watch. `size`: the request is a frame of that many bytes, its text
-        made longer as if a user pasted a document. In a dialect that matches runs by order,
-        this waits (bounded) until the user's previous run is done."""
+        made longer as if a user pasted a document. It waits (bounded) until no connection is
+        being opened and, in a dialect that matches runs by order, until the user's previous run
+        is done."""
         spec = start_spec(self.dialect, kind)
         run_id = new_id("run") if spec.run_id_key else None
         thread_id = new_id("thread")
@@ -316,6 +323,7 @@ class Session:
         )
         frame = padded_request(message, self.dialect.payload_key, spec.text_key, size)
         ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
+        await self.openings.settled(self.left(self.endpoint.timeout))
         held = spec.match == "order" and await self.slots.acquire(
             self.user, self.left(self.endpoint.run_timeout)
         )

@@ -133,6 +133,7 @@ def check_entry(
         "name": item_name,
         "rules": list(rules),
         "phase": check.phase,
+        "connections": len(check.sessions),
         "outcome": state,
         "skip_reason": outcome.skipped,
         "duration_s": round(outcome.seconds, 4),

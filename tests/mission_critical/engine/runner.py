@@ -41,7 +41,7 @@ from .check import Check, Outcome
 from .client import ContractError
 from .environment import AuthLimitError, redact_url
 from .latency import RunFigures, run_figures, summarize_all
-from .slots import UserSlots
+from .slots import Openings, UserSlots
 from .sockets import Endpoint, HandshakeError, make_ssl_context, open_socket
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class Runner:
         )
         self.ledger = Ledger()
         self.slots = UserSlots()
+        self.openings = Openings()  # handshakes in flight: runs wait until there are none
         self.sessions: list[Session] = []
         self.checks = {item.nodeid: Check(self, item.nodeid, phase_of(item)) for item in self.items}
         self.judged: set[str] = set()

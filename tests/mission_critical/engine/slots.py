@@ -1,8 +1,45 @@
-"""One run at a time per user, for dialects that match runs by order (`match = "order"`)."""
+"""When a run may be asked for: once the connections being opened are open (`Openings`), and,
+for dialects that match runs by order (`match = "order"`), one at a time per user (`UserSlots`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+class Openings:
+    """The gate's connections being opened (a handshake and its greeting, or a refused-token
+    probe to its close): a run is asked for only once none is, so no run whose latency is timed
+    waits behind the gate's own burst of connections (every check opens its own at once), and
+    its figures are those of a backend whose users are connected."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Count one opening in flight while the block runs."""
+        self._count += 1
+        self._none.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._none.set()
+
+    async def settled(self, seconds: float) -> None:
+        """Wait (at most `seconds`) until no opening is in flight."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._none.wait()
 
 
 class UserSlots:
