@@ -49,6 +49,8 @@ EventType = Literal[
     "agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+Metric = Literal["agent_started", "agent_thinking", "agent_completed"]
+METRICS: tuple[Metric, ...] = get_args(Metric)  # latency: a run's request to its first of each
 GREETING = "connection_established"
 NO_RUN = "-"
 MAX_EXAMPLES = 3  # offending events quoted per violation; the rest are counted

@@ -49,8 +49,10 @@ if TYPE_CHECKING:
 
     import pytest
 
+    from contract.rules import Metric
+
     from .client import Session
-    from .environment import Metric, Settings
+    from .environment import Settings
 
     Scenario = Callable[..., Awaitable[None]]
 
