@@ -44,6 +44,7 @@ from .sockets import (
     CLOSE_BOUND,
     Endpoint,
     HandshakeError,
+    TimedConnection,
     new_id,
     open_socket,
     padded_ping,
@@ -54,8 +55,6 @@ from .sockets import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-    from websockets.asyncio.client import ClientConnection
 
     from contract.dialect import AuthMethod
 
@@ -100,7 +99,7 @@ class Session:
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: TimedConnection,
         user: str,
         endpoint: Endpoint,
         ledger: Ledger,
@@ -176,6 +175,7 @@ class Session:
         try:
             async with asyncio.timeout(seconds):
                 frame = await self.ws.recv()
+                self.ws.arrived()  # the greeting's arrival: not a run's
         except TimeoutError:
             problem = f"expected {dialect.greeting_type} within {seconds:g} s"
         except ConnectionClosed:
@@ -198,7 +198,7 @@ class Session:
     async def _read(self) -> None:
         try:
             async for frame in self.ws:
-                self._file(frame)
+                self._file(frame, self.ws.arrived())
                 if self._waiters:
                     self._wake()
         except ConnectionClosed:
@@ -215,8 +215,7 @@ class Session:
             if not waiter.woken.done():
                 waiter.check(closed=self.closed)
 
-    def _file(self, frame: str | bytes) -> None:
-        at = time.monotonic()
+    def _file(self, frame: str | bytes, at: float) -> None:
         try:
             message = normalize(parse_frame(frame), self.dialect.event_containers)
         except FrameError as exc:

@@ -1,7 +1,9 @@
 """The suite's sockets: one WebSocket handshake, authenticated as the dialect spells it.
 
 `open_socket` presents a token by header, subprotocol or query (`[auth]` of the dialect) and
-turns every failure into a `HandshakeError` whose text never holds the token.
+turns every failure into a `HandshakeError` whose text never holds the token. Its connection
+(`TimedConnection`) notes when each message arrived, so a run's latency is the backend's and
+not how long the suite took to get round to reading it.
 """
 
 from __future__ import annotations
@@ -11,22 +13,45 @@ import json
 import secrets
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
 from websockets.typing import Subprotocol
 
 from contract.messages import subprotocol_for
 
 if TYPE_CHECKING:
+    from websockets.protocol import Event
+
     from contract.dialect import AuthMethod, Dialect
 
 ABNORMAL_CLOSURE = 1006  # what a connection that ended without a close frame reports
+DATA_OPCODES = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 CLOSE_BOUND = 2.0  # seconds a closing handshake may take before the transport is aborted
 DOCUMENT = "A paragraph of the document the user pasted, to be summarised with one tool call. "
+
+
+class TimedConnection(ClientConnection):
+    """A client connection that notes the moment each data message's last frame is read off the
+    socket (its arrival), for the reader to take with the message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: deque[float] = deque()  # monotonic seconds, one per message not taken
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.fin and event.opcode in DATA_OPCODES:
+            self.arrivals.append(time.monotonic())
+        super().process_event(event)
+
+    def arrived(self) -> float:
+        """When the message just received arrived (now, if it was not noted)."""
+        return self.arrivals.popleft() if self.arrivals else time.monotonic()
 
 
 class HandshakeError(Exception):
@@ -85,7 +110,7 @@ async def open_socket(
     token: str | None,
     method: AuthMethod = "header",
     bound: float | None = None,
-) -> ClientConnection:
+) -> TimedConnection:
     """A connected socket presenting `token` by `method` (none when `token` is None), within
     `bound` seconds (default: the endpoint's single-wait bound)."""
     dialect = endpoint.dialect
@@ -99,8 +124,9 @@ async def open_socket(
         url = with_query_token(url, token, dialect.query_parameter)
     try:
         async with asyncio.timeout(seconds):
-            return await connect(
+            ws = await connect(
                 url,
+                create_connection=TimedConnection,
                 additional_headers=headers,
                 subprotocols=subprotocols,
                 ssl=endpoint.ssl_context,
@@ -120,6 +146,8 @@ async def open_socket(
     except Exception as exc:
         reason = scrub(f"{exc.__class__.__name__}: {exc}", token, dialect)
         raise HandshakeError(None, reason) from None
+    assert isinstance(ws, TimedConnection)  # the class asked for above
+    return ws
 
 
 def time_left(seconds: float, deadline: float) -> float:
