@@ -18,8 +18,9 @@ NEVER_ANSWERED = "expected the run to be answered within {seconds:g} s (MC_TIMEO
 NEVER_COMPLETED = "expected agent_completed within {seconds:g} s (MC_RUN_TIMEOUT); never came"
 NEVER_SENT = (
     "expected the run to be asked for and complete by the check's deadline (MC_RUN_TIMEOUT="
-    "{seconds:g} s from its start); less than MC_TIMEOUT was left when its turn came (the "
-    "check's earlier waits or runs of this user used it), so its request was never sent"
+    "{seconds:g} s from its start); less than {need:g} s (what a first answer may take) was left "
+    "when its turn came (the check's earlier waits or runs of this user used it), so its "
+    "request was never sent"
 )
 DEADLINE_ROUNDING = 1.0  # seconds: a run this close to its own bound is said to have had it
 PAST_DEADLINE = (
@@ -27,6 +28,12 @@ PAST_DEADLINE = (
     "check's start, which its waits and runs one after another share: {left:.1f} s were left "
     "when this run's request left); never came"
 )
+
+
+def least_left(endpoint: Endpoint) -> float:
+    """Seconds a run must have before the deadline to be asked for: a first answer's bound
+    (MC_TIMEOUT), but never more than half the deadline (MC_RUN_TIMEOUT may equal MC_TIMEOUT)."""
+    return min(endpoint.timeout, endpoint.run_timeout / 2)
 
 
 def why_unfinished(
@@ -37,7 +44,7 @@ def why_unfinished(
     check's `deadline` (monotonic seconds)."""
     run_timeout, timeout = endpoint.run_timeout, endpoint.timeout
     if not sent:
-        return NEVER_SENT.format(seconds=run_timeout)
+        return NEVER_SENT.format(seconds=run_timeout, need=least_left(endpoint))
     if not run.entries:
         return NEVER_ANSWERED.format(seconds=timeout)
     if run.completed:

@@ -38,7 +38,7 @@ from contract.rules import (
     type_of,
 )
 
-from .bounds import why_unfinished
+from .bounds import least_left, why_unfinished
 from .slots import Openings, UserSlots
 from .sockets import (
     CLOSE_BOUND,
@@ -326,7 +326,7 @@ class Session:
         held = spec.match == "order" and await self.slots.acquire(
             self.user, self.left(self.endpoint.run_timeout)
         )
-        if self.left(self.endpoint.run_timeout) < self.endpoint.timeout:
+        if self.left(self.endpoint.run_timeout) < least_left(self.endpoint):
             if held:  # no time left to judge it: the request is kept back, and reported
                 self.slots.release(self.user)
             unsent = RunChecker(ids, spec.match)
