@@ -56,6 +56,15 @@ def imports_of(source: str, module: str, *, is_package: bool = False) -> list[Im
     return found
 
 
+SCRATCH = ("bench/tmp",)  # git-ignored: what the benchmarks unpack there (older suites) is not ours
+
+
+def ours(path: Path) -> bool:
+    """Whether `path` is the project's own source (not a venv, not the benchmarks' scratch)."""
+    relative = path.relative_to(ROOT).as_posix()
+    return ".nox" not in path.parts and not any(relative.startswith(f"{d}/") for d in SCRATCH)
+
+
 @cache
 def every_import() -> tuple[Import, ...]:
     files = [ROOT / "noxfile.py"]
@@ -63,7 +72,7 @@ def every_import() -> tuple[Import, ...]:
         files += sorted((ROOT / package).rglob("*.py"))
     found: list[Import] = []
     for path in files:
-        if ".nox" in path.parts:
+        if not ours(path):
             continue
         found += imports_of(
             path.read_text(encoding="utf-8"), module_name(path), is_package=path.stem == "__init__"
@@ -178,7 +187,7 @@ def sized_files() -> tuple[Path, ...]:
     for entry in SIZED:
         path = ROOT / entry
         files += [path] if path.is_file() else sorted(path.rglob("*.py"))
-    return tuple(files)
+    return tuple(path for path in files if ours(path))
 
 
 def test_no_file_holds_two_ideas() -> None:
