@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only unavailable,readiness,load,concurrency,runs,team]``:
+"""``python -m bench [--quick] [--only unavailable,readiness,load,latency,concurrency,runs,team]``:
 measure, then write.
 
 A full run writes bench/results.json and regenerates docs/benchmarks.md below its marker; with
@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, get_args
 
-from bench import concurrency, figures, load, readiness, runs, table, team, unavailable
+from bench import concurrency, figures, latency, load, readiness, runs, table, team, unavailable
 from bench.procs import ROOT, TMP, log
 from tasks.settings import load_settings
 from tasks.settings.errors import GateError
@@ -24,7 +24,7 @@ from tasks.settings.errors import GateError
 if TYPE_CHECKING:
     from docker import DockerClient
 
-Name = Literal["unavailable", "readiness", "load", "concurrency", "runs", "team"]
+Name = Literal["unavailable", "readiness", "load", "latency", "concurrency", "runs", "team"]
 NAMES: tuple[Name, ...] = get_args(Name)
 RESULTS = ROOT / "bench" / "results.json"
 QUICK_RESULTS = TMP / "results-quick.json"
@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics += readiness.measure(args.quick, why_not)
         if "load" in args.only:
             metrics += load.measure(args.quick)
+        if "latency" in args.only:
+            metrics += latency.measure(args.quick)
         if "concurrency" in args.only:
             metrics += concurrency.measure(args.quick)
         if "runs" in args.only:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from contract.rules import RuleId, RunIds, Violation, id_mismatches, is_event, string_field, type_of
+from contract.visible import show
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -95,16 +96,16 @@ def check_foreign(
     for (rule, run_id), got in per_run.items():
         seen = tuple(type_of(m) for m in got)
         if rule == "isolation":
-            owners = sorted({str(m.get("user_id", "?")) for m in got})
+            owners = sorted({show(m.get("user_id", "?")) for m in got})
             detail = (
                 f"expected only the receiver's own runs; "
-                f"got {len(got)} message(s) of user(s) {owners}"
+                f"got {len(got)} message(s) of user(s) {', '.join(owners)}"
             )
         else:
             detail = (
                 f"expected every message naming a run to name one of the receiver's runs with "
-                f"its ids; got {len(got)} naming run_id={run_id!r} thread_id="
-                f"{got[0].get('thread_id')!r} user_id={got[0].get('user_id')!r}"
+                f"its ids; got {len(got)} naming run_id={show(run_id)} thread_id="
+                f"{show(got[0].get('thread_id'))} user_id={show(got[0].get('user_id'))}"
             )
         found.append(Violation(rule, run_id, receiver, detail, seen))
     return found

@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from contract.visible import show
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
@@ -49,6 +51,8 @@ EventType = Literal[
     "agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+Metric = Literal["agent_started", "agent_thinking", "agent_completed"]
+METRICS: tuple[Metric, ...] = get_args(Metric)  # latency: a run's request to its first of each
 GREETING = "connection_established"
 NO_RUN = "-"
 MAX_EXAMPLES = 3  # offending events quoted per violation; the rest are counted
@@ -73,7 +77,7 @@ class Violation:
     marks: tuple[int, ...] = field(default=(), compare=False)  # offending events of the run
 
     def __str__(self) -> str:
-        where = f"run={self.run_id} user={self.user}"
+        where = f"run={show(self.run_id)} user={show(self.user)}"
         return f"[{self.rule}] {where}: {self.detail}; seen={list(self.seen)}"
 
 
@@ -167,7 +171,7 @@ def check_greeting(
     """Why the raw first `message` is not a `greeting` with a connection id at one of `paths`,
     or None when it is one."""
     if message.get("type") != greeting:
-        return f"expected the first message to be {greeting}, got {type_of(message)}"
+        return f"expected the first message to be {greeting}, got {show(type_of(message))}"
     found = next((value for path in paths if (value := dig(message, path)) is not None), None)
     if not isinstance(found, str) or not found:
         return f"expected {greeting} to carry a non-empty string at {' or '.join(paths)}"
@@ -200,8 +204,10 @@ def id_mismatches(message: Mapping[str, Any], ids: RunIds, *, present_only: bool
     for key, expected in wanted.items():
         if expected is None or (present_only and key not in message):
             continue
-        if message.get(key) != expected:
-            wrong.append(f"{key}={message.get(key)!r}")
+        if key not in message:
+            wrong.append(f"no {key}")
+        elif message[key] != expected:
+            wrong.append(f"{key}={show(message[key])}")
     return wrong
 
 
@@ -216,7 +222,9 @@ def find_tool_orphans(events: Sequence[Mapping[str, Any]]) -> list[tuple[int, st
         tool_name = string_field(event, "tool_name")
         if event.get("type") == "agent_completed":
             for at, call, name in open_calls:
-                text = f"event #{at} tool_executing(tool_name={name!r}, execution_id={call!r})"
+                text = (
+                    f"event #{at} tool_executing(tool_name={show(name)}, execution_id={show(call)})"
+                )
                 orphans.append((at, f"{text} is still open at agent_completed"))
             open_calls.clear()
         if event.get("type") == "tool_executing":
@@ -228,15 +236,18 @@ def find_tool_orphans(events: Sequence[Mapping[str, Any]]) -> list[tuple[int, st
             if match and match[0][2] != tool_name:
                 opened = match[0]
                 open_calls.remove(opened)
-                text = f"event #{index} tool_completed(tool_name={tool_name!r}) closes"
+                text = f"event #{index} tool_completed(tool_name={show(tool_name)}) closes"
                 orphans.append(
-                    (index, f"{text} execution_id={execution_id!r}, opened as {opened[2]!r}")
+                    (
+                        index,
+                        f"{text} execution_id={show(execution_id)}, opened as {show(opened[2])}",
+                    )
                 )
             elif match:
                 open_calls.remove(match[0])
             else:
-                text = f"event #{index} tool_completed(tool_name={tool_name!r}, "
-                text += f"execution_id={execution_id!r}) closes no open tool_executing"
+                text = f"event #{index} tool_completed(tool_name={show(tool_name)}, "
+                text += f"execution_id={show(execution_id)}) closes no open tool_executing"
                 orphans.append((index, text))
     return orphans
 
@@ -265,7 +276,7 @@ def check_run(
         return [broken("delivery", "expected agent_started ... agent_completed; nothing arrived")]
     found: list[Violation] = []
     schema = [
-        (i, f"event #{i} {type_of(e)}: {errors[0]}")
+        (i, f"event #{i} {show(type_of(e))}: {errors[0]}")
         for i, e in enumerate(events)
         if (errors := schema_errors(e))
     ]
@@ -283,7 +294,7 @@ def check_run(
         detail = f"expected agent_started exactly once, got {len(starts)}"
         found.append(broken("started-first", detail, starts[1:]))
     elif seen[0] != "agent_started":
-        detail = f"expected agent_started first, got {seen[0]} first"
+        detail = f"expected agent_started first, got {show(seen[0])} first"
         found.append(broken("started-first", detail, range(starts[0])))
     if "agent_completed" not in seen:
         found.append(
@@ -310,7 +321,7 @@ def check_run(
             )
         )
     wrong_ids = [
-        (i, f"event #{i} {type_of(e)} has {', '.join(wrong)}")
+        (i, f"event #{i} {show(type_of(e))} has {', '.join(wrong)}")
         for i, e in enumerate(events)
         if (wrong := id_mismatches(e, ids, present_only=False))
     ]
@@ -319,8 +330,8 @@ def check_run(
         found.append(
             broken(
                 "ids",
-                f"expected run_id={run_id!r} thread_id={thread_id!r} "
-                f"user_id={ids.user_id!r} on every event; {describe_examples(texts)}",
+                f"expected run_id={show(run_id)} thread_id={show(thread_id)} "
+                f"user_id={show(ids.user_id)} on every event; {describe_examples(texts)}",
                 [i for i, _ in wrong_ids],
             )
         )

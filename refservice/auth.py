@@ -90,15 +90,16 @@ def extract_token(
     return None
 
 
-def verify_token(token: str, secret: str, dialect: Dialect) -> str:
-    """The user id (`sub`) of a valid HS256 token with the dialect's claims; AuthError saying
-    why otherwise."""
+def verify_token(token: str, secret: str, dialect: Dialect, *, require_exp: bool = True) -> str:
+    """The user id (`sub`) of a valid HS256 token with the dialect's claims (and `exp`, unless
+    `require_exp` is off: the `accept_no_exp` fault); AuthError saying why otherwise."""
+    required = ["sub", "exp"] if require_exp else ["sub"]
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=["HS256"],
-            options={"require": ["sub", "exp"], "verify_aud": False},  # the dialect checks aud
+            options={"require": required, "verify_aud": False},  # the dialect checks aud
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("token expired") from exc

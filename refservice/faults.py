@@ -30,6 +30,12 @@ others are small predicates the server asks at the one place the rule is kept.
 | nan_in_frame            | schema                   |
 | busy_skips_tools        | delivery                 |
 | late_event              | completed-last           |
+| accept_no_exp           | auth                     |
+| wrong_auth_code         | auth                     |
+| repeat_auth_error       | auth                     |
+| drop_large_frames       | frame-size               |
+| nest_payload            | delivery                 |
+| epoch_ms_timestamps     | schema                   |
 """
 
 from __future__ import annotations
@@ -67,6 +73,12 @@ Fault = Literal[
     "nan_in_frame",
     "busy_skips_tools",
     "late_event",
+    "accept_no_exp",
+    "wrong_auth_code",
+    "repeat_auth_error",
+    "drop_large_frames",
+    "nest_payload",
+    "epoch_ms_timestamps",
 ]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
 
@@ -95,6 +107,12 @@ BROKEN_RULE: dict[Fault, str] = {
     "nan_in_frame": "schema",
     "busy_skips_tools": "delivery",
     "late_event": "completed-last",
+    "accept_no_exp": "auth",
+    "wrong_auth_code": "auth",
+    "repeat_auth_error": "auth",
+    "drop_large_frames": "frame-size",
+    "nest_payload": "delivery",
+    "epoch_ms_timestamps": "schema",
 }
 
 ORPHAN_EXECUTION_ID = "exec-orphan-never-opened"
@@ -105,6 +123,10 @@ UNASKED_PONG_EVERY = 0.05  # seconds between the pongs of `unasked_pong`
 WRONG_USER_SUFFIX = "-via-{method}"  # `method_wrong_user`: the id such a connection gets
 LATE_EVENT_AFTER = 1.0  # `late_event`: seconds after agent_completed
 BUSY_CONNECTIONS = 3  # `busy_skips_tools`: with more connections open, runs skip their tool
+WRONG_AUTH_CODE = "UNAUTHORIZED"  # `wrong_auth_code`: the code its refusal carries
+REPEATED_AUTH_ERRORS = 2  # `repeat_auth_error`: error frames before the close
+DROPPED_OVER = 8 * 1024  # `drop_large_frames`: bytes above which a frame is read and ignored
+NESTED_UNDER = "payload"  # `nest_payload`: where an event's fields go (netra beta-preview-8)
 
 
 def parse_fault(name: str) -> Fault:
@@ -247,3 +269,36 @@ def trim_when_busy(
     if fault != "busy_skips_tools" or connections <= BUSY_CONNECTIONS:
         return steps
     return tuple(step for step in steps if not step.type.startswith("tool_"))
+
+
+def requires_exp(fault: Fault | None) -> bool:
+    """Whether a token must carry `exp` (`accept_no_exp`: one without it is accepted too)."""
+    return fault != "accept_no_exp"
+
+
+def refusal_frames(fault: Fault | None, dialect: Dialect) -> tuple[int, str] | None:
+    """How an accepted connection is refused: (error frames before the close, their code), or
+    None for a refusal at the handshake (HTTP 401). The two auth faults refuse after the
+    handshake in every dialect: one frame with a wrong code, or the right frame twice."""
+    code = dialect.reject_error_codes[0] if dialect.reject_error_codes else "AUTH_FAILED"
+    if fault == "wrong_auth_code":
+        return 1, WRONG_AUTH_CODE
+    if fault == "repeat_auth_error":
+        return REPEATED_AUTH_ERRORS, code
+    return (1, code) if dialect.reject_error_frame else None
+
+
+def drops_frame(fault: Fault | None, frame: str | bytes) -> bool:
+    """`drop_large_frames`: a frame over DROPPED_OVER bytes is read, then ignored (no answer,
+    the connection stays open), as netra's beta-preview-8 did over 8 KiB."""
+    return fault == "drop_large_frames" and len(frame) > DROPPED_OVER
+
+
+def nested_under(fault: Fault | None) -> str | None:
+    """`nest_payload`: the object an event's fields are put in instead of the top level."""
+    return NESTED_UNDER if fault == "nest_payload" else None
+
+
+def stamp_time(fault: Fault | None, now: float) -> float:
+    """An event's timestamp: epoch seconds, or milliseconds under `epoch_ms_timestamps`."""
+    return round(now * 1000, 3) if fault == "epoch_ms_timestamps" else now

@@ -2,7 +2,8 @@
 
 A refused token is answered as the dialect says: HTTP 401 at the handshake, or (a dialect with
 `[rejection] error_frame = true`) an accepted connection that gets one error frame and then the
-dialect's close code. Either way it never gets the greeting or an event.
+dialect's close code (the `wrong_auth_code` and `repeat_auth_error` faults refuse that way in
+every dialect, with a wrong code or two frames). Either way it never gets the greeting or an event.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ logger = logging.getLogger("refservice")
 
 @dataclass(frozen=True)
 class Refusal:
-    """A token refused after the handshake: the error frame's code and text to send first."""
+    """A token refused after the handshake: the error frames' code and text to send first."""
 
     code: str
     reason: str
+    frames: int = 1
 
 
 def make_json_response(connection: ServerConnection, status: int, body: object) -> Response:
@@ -118,7 +120,9 @@ class Gatekeeper:
         unsigned = (
             read_unsigned_user(presented.token) if faults.accepts_unsigned(self.fault) else None
         )
-        user = unsigned or verify_token(presented.token, self.secret, self.dialect)
+        user = unsigned or verify_token(
+            presented.token, self.secret, self.dialect, require_exp=faults.requires_exp(self.fault)
+        )
         return faults.user_for(self.fault, presented.source, user, self.dialect)
 
     def identify_unchecked(self, request: Request) -> str:
@@ -130,11 +134,11 @@ class Gatekeeper:
         return read_unverified_user(None if presented is None else presented.token)
 
     def refuse(self, connection: ServerConnection, exc: AuthError) -> Response | None:
-        dialect = self.dialect
-        if dialect.reject_error_frame:
-            code = dialect.reject_error_codes[0] if dialect.reject_error_codes else "AUTH_FAILED"
+        after_handshake = faults.refusal_frames(self.fault, self.dialect)
+        if after_handshake is not None:
+            frames, code = after_handshake
             logger.info("token refused after the handshake (%s): %s", code, exc.reason)
-            self.refusals[connection] = Refusal(code, str(exc))
+            self.refusals[connection] = Refusal(code, str(exc), frames)
             return None
         logger.info("handshake rejected with 401: %s", exc.reason)
         response = connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")

@@ -105,6 +105,8 @@ class AgentService:
             if faults.sends_unasked_pongs(self.config.fault):
                 beat = asyncio.create_task(self.send_unasked_pongs(client))
             async for data in websocket:
+                if faults.drops_frame(self.config.fault, data):
+                    continue
                 if not await self.dispatch_frame(client, data):
                     break
         except ConnectionClosed:
@@ -116,8 +118,10 @@ class AgentService:
 
     async def refuse(self, websocket: ServerConnection, refusal: Refusal) -> None:
         """A dialect that refuses after accepting: one error frame, then its close code."""
+        error = render_error(self.dialect, refusal.code, refusal.reason, "flat")
         try:
-            await websocket.send(render_error(self.dialect, refusal.code, refusal.reason, "flat"))
+            for _ in range(refusal.frames):
+                await websocket.send(error)
             await websocket.close(self.dialect.reject_close_code, "authentication failed")
         except ConnectionClosed:
             return
@@ -196,10 +200,15 @@ class AgentService:
                     "run_id": faults.stamp_run_id(fault, run_id, step),
                     "thread_id": thread_id,
                     "user_id": client.user_id,
-                    "timestamp": time.time(),
+                    "timestamp": faults.stamp_time(fault, time.time()),
                     **self.spell_fields(step),
                 }
-                text = render_message(step.type, fields, shape)
+                nested = faults.nested_under(fault)
+                text = (
+                    render_message(step.type, fields, shape)
+                    if nested is None
+                    else frame({"type": step.type, nested: fields})
+                )
                 await client.websocket.send(text)
                 if faults.leaks_events(fault):
                     await self.leak_event(client, text)

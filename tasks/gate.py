@@ -146,7 +146,7 @@ def _run_once(
             started = time.perf_counter()  # teardown runs as the block exits
         clock.add("teardown", started)
         data = _take_data(summary, junit, _scrubber(secrets), ran=True)
-        _conclude(summary, settings, code, junit)
+        _conclude(summary, settings, code, junit, data)
     except GateError as exc:
         if not up:
             clock.add("bring-up", started)
@@ -218,10 +218,16 @@ def _take_data(
     return data
 
 
-def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Path) -> None:
+def _conclude(
+    summary: report.Summary, settings: Settings, code: int, junit: Path, data: report.SuiteData
+) -> None:
     counts, props = report.read_junit(junit)
     summary.counts = counts
-    summary.backend_version = props.get("backend_version", "") or summary.details.get("version", "")
+    summary.backend_version = report.reported_version(
+        data.target.get("backend_version", ""),
+        props.get("backend_version", ""),
+        summary.details.get("version", ""),
+    )
     problem = ""
     inside, outside = report.count_testcases(junit, SUITE_PACKAGE)
     if code == 5 or counts.tests == 0 or inside == 0:
@@ -235,6 +241,8 @@ def _conclude(summary: report.Summary, settings: Settings, code: int, junit: Pat
         problem = f"{counts.skipped} test(s) skipped (set MC_ALLOW_SKIPS=true to accept skips)"
     elif code != 0 or counts.failures or counts.errors:
         problem = f"{counts.failures + counts.errors} check(s) failed (pytest exit code {code})"
+        if rules := report.broken_rules(data.checks):
+            problem += f", breaking {', '.join(rules)}"
     # The suite judges its budgets (rule `latency`); its data names them, so the verdict does too.
     problem = "; ".join(filter(None, [problem, *report.budget_breaches(summary.latency)]))
     summary.verdict = "FAILED" if problem else "PASSED"

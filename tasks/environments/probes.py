@@ -34,6 +34,7 @@ from contract.dialect import Dialect, load_dialect
 from contract.messages import error_code_of, ping_message, subprotocol_for
 from contract.rules import FrameError, parse_frame
 from contract.rules import check_greeting as rules_greeting
+from contract.visible import show
 from tasks.environments.failures import (
     Failure,
     Hints,
@@ -139,7 +140,8 @@ def probe_health(plan: Plan) -> ProbeResult:
     text = body[:MAX_HEALTH_BYTES].decode("utf-8", errors="replace")
     if status != 200:
         snippet = " ".join(text.split())[:120]
-        seen = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+        said = f": {show(snippet)}" if snippet else ""
+        seen = f"HTTP {status}{said}"
         return _fail(plan, "health", seen, waited, url, classify_status(status))
     try:
         document = json.loads(text)
@@ -154,7 +156,7 @@ def probe_health(plan: Plan) -> ProbeResult:
     version = document.get("version")
     if version is not None:
         facts["backend_version"] = scrub(str(version), plan.secrets)[:80]
-        detail += f", version {facts['backend_version']}"
+        detail += f", version {show(facts['backend_version'])}"
     return ProbeResult("health", "pass", waited, detail, redact_url(url), facts=facts)
 
 

@@ -6,6 +6,7 @@ The gate uses only what this module exports:
     read_junit / count_testcases        what the suite's JUnit XML says
     load_suite_data -> SuiteData        the suite's data file, trusted for nothing
     latency_facts / budget_breaches     the latency figures, and the budgets they break
+    broken_rules                        the rules the failed checks break, for the verdict
     add_junit_properties / write_json   the summary into the JUnit XML, and as JSON
     render_page / write_page            the self-contained HTML page
 
@@ -29,12 +30,14 @@ from tasks.report.summary import (
     Counts,
     Summary,
     add_junit_properties,
+    broken_rules,
     budget_breaches,
     count_testcases,
     format_duration,
     format_ms,
     load_suite_data,
     read_junit,
+    reported_version,
     write_json,
 )
 
@@ -43,6 +46,7 @@ __all__ = [
     "SuiteData",
     "Summary",
     "add_junit_properties",
+    "broken_rules",
     "budget_breaches",
     "count_testcases",
     "format_duration",
@@ -52,6 +56,7 @@ __all__ = [
     "read_junit",
     "read_suite_data",
     "render_page",
+    "reported_version",
     "write_json",
     "write_page",
 ]

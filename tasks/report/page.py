@@ -12,7 +12,11 @@ no script and no URL of any kind, so it opens offline and loads nothing. Top to 
 - latency of every run the suite started: p50/p95/p99/max per metric, budgets, histograms.
 
 Every piece of text goes through ``_Page.esc``: the harness's secret scrubber, a pattern for
-token-shaped strings (defence in depth: the suite already scrubbed its file), then HTML escaping.
+token-shaped strings (defence in depth: the suite already scrubbed its file), every character
+that would not show made visible, then HTML escaping. A value the backend sent (ids, types,
+tool names, its version, the message types no rule knows) is written as ``contract.visible.show``
+renders it, and a raw frame as ``show_frame`` does: a run_id that differs from the expected one
+only by a terminal escape, a bidi override or a trailing space must look different here too.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from contract.visible import escape_invisible, show, show_frame
 from tasks.report import svg
 from tasks.report.style import CSS
 from tasks.report.suite_data import METRICS, Check, SuiteData, Timeline, scrub_tokens
-from tasks.report.summary import Summary, format_duration, format_ms
+from tasks.report.summary import Summary, format_duration, format_ms, reported_version
 from tasks.settings.quoting import redact_url
 
 Scrub = Callable[[str], str]
@@ -54,7 +59,11 @@ class _Page:
         return scrub_tokens(self.scrub(str(text)))
 
     def esc(self, text: object) -> str:
-        return escape(self.clean(text), quote=True)
+        return escape(escape_invisible(self.clean(text), keep="\n"), quote=True)
+
+    def value(self, value: str) -> str:
+        """A value the backend sent, as people should see it (`contract.visible.show`)."""
+        return self.esc(show(self.clean(value)))
 
 
 def render_page(summary: Summary, data: SuiteData, scrub: Scrub) -> str:
@@ -132,8 +141,8 @@ def _facts(page: _Page, summary: Summary, data: SuiteData) -> str:
         rows.append(("dialect", f"{target['dialect']}" + (f" ({source})" if source else "")))
     if summary.backend:
         rows.append(("backend", summary.backend))
-    version = summary.backend_version or target.get("backend_version", "")
-    rows.append(("version", version or "did not report a version"))
+    version = reported_version(summary.backend_version, target.get("backend_version", ""))
+    rows.append(("version", show(version) if version else "did not report a version"))
     if target.get("auth_mode"):
         rows.append(("auth", target["auth_mode"]))
     if target.get("users"):
@@ -261,7 +270,7 @@ def _timeline(page: _Page, timeline: Timeline, anchor: str) -> str:
     for message in shown:
         ids = (message.run_id, message.thread_id, message.user_id)
         cells = "".join(
-            f'<td class="{"same" if value == mine else "differs"}">{page.esc(value)}</td>'
+            f'<td class="{"same" if value == mine else "differs"}">{page.value(value)}</td>'
             if value
             else "<td></td>"
             for value, mine in zip(ids, own, strict=True)
@@ -271,8 +280,9 @@ def _timeline(page: _Page, timeline: Timeline, anchor: str) -> str:
         at = f"{message.at_ms:,.1f}" if message.at_ms is not None else "-"
         parts.append(
             f"<tr{row_class}>"
-            f'<td>{flag}</td><td class="num">{at}</td><td>{page.esc(message.type)}</td>{cells}'
-            f"<td>{page.esc(message.tool_name)}</td><td>{page.esc(message.execution_id)}</td></tr>"
+            f'<td>{flag}</td><td class="num">{at}</td><td>{page.value(message.type)}</td>{cells}'
+            f"<td>{_optional(page, message.tool_name)}</td>"
+            f"<td>{_optional(page, message.execution_id)}</td></tr>"
         )
     parts.append("</tbody></table></div>")
     if omitted:
@@ -280,6 +290,11 @@ def _timeline(page: _Page, timeline: Timeline, anchor: str) -> str:
     parts.append(_raw_frames(page, timeline, len(shown)))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _optional(page: _Page, value: str) -> str:
+    """A value the backend may leave out: shown when it sent one, else an empty cell."""
+    return page.value(value) if value else ""
 
 
 def _raw_frames(page: _Page, timeline: Timeline, count: int) -> str:
@@ -296,8 +311,8 @@ def _raw_frames(page: _Page, timeline: Timeline, count: int) -> str:
         at = format_ms(message.at_ms)
         frames.append(
             f'<div class="frame{" marked" if message.marked else ""}"><p>{at} '
-            f"{page.esc(message.type)}{cut}{' - offending' if message.marked else ''}</p>"
-            f"<pre>{page.esc(text)}</pre></div>"
+            f"{page.value(message.type)}{cut}{' - offending' if message.marked else ''}</p>"
+            f"<pre>{page.esc(show_frame(text))}</pre></div>"
         )
     if not frames:
         return spent
@@ -374,7 +389,7 @@ def _files(page: _Page, summary: Summary, data: SuiteData) -> str:
         for name, path in files
         if path
     )
-    unknown = ", ".join(f"{page.esc(k)} x{v}" for k, v in sorted(data.unknown_types.items()))
+    unknown = ", ".join(f"{page.value(k)} x{v}" for k, v in sorted(data.unknown_types.items()))
     extra = f"<p>Message types no rule knows (ignored): {unknown}</p>" if unknown else ""
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return (

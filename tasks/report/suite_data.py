@@ -21,8 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract import rules
+
 FORMAT = "mission-critical-suite-data/1"
-METRICS = ("agent_started", "agent_thinking", "agent_completed")
+METRICS: tuple[str, ...] = rules.METRICS  # the latency the suite's data file holds, in order
 PERCENTILES = ("p50", "p95", "p99", "max")
 MAX_FILE_BYTES = 128 * 1024 * 1024
 MAX_RAW_CHARS = 2000  # per frame, as the suite cuts them

@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contract.rules import RULE_IDS
+from contract.visible import show
 from tasks.report.suite_data import Check, SuiteData, Violation, read_suite_data
 
 _RULE_LINE = re.compile(r"\[([a-z][a-z0-9-]*)\] ")
+NOT_REPORTED = "not reported"  # what the suite records when the health answer names no version
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,10 @@ class Summary:
             ("target", f"{self.ws_url or '-'}  health: {self.http_url or '-'}"),
             *([("dialect", self.dialect)] if self.dialect else []),
             ("backend", self.backend or "-"),
-            ("version", self.backend_version or "did not report a version"),
+            (
+                "version",
+                show(self.backend_version) if self.backend_version else "did not report a version",
+            ),
             ("results", str(self.counts)),
             *(
                 [
@@ -124,7 +130,7 @@ class Summary:
             "mc_http_url": self.http_url,
             "mc_dialect": self.dialect,
             "mc_backend": self.backend,
-            "mc_backend_version": self.backend_version,
+            "mc_backend_version": show(self.backend_version) if self.backend_version else "",
             "mc_verdict": self.verdict,
             **{f"mc_phase_{k.replace('-', '_')}_s": f"{v:.3f}" for k, v in self.phases.items()},
         }
@@ -157,6 +163,20 @@ def budget_breaches(latency: dict[str, Any]) -> list[str]:
         for b in latency.get("budgets", [])
         if not b.get("ok")
     ]
+
+
+def reported_version(*candidates: str) -> str:
+    """The first version a backend really reported ("" when none did): the suite's data file
+    keeps it as sent, where the JUnit XML mangles its control characters."""
+    return next((c for c in candidates if c and c != NOT_REPORTED), "")
+
+
+def broken_rules(checks: Sequence[Check]) -> list[str]:
+    """`[rule]` of every rule the failed checks break, in the protocol's order (docs/protocol.md),
+    each once: what the one-line verdict names, as the terminal's failure lines do."""
+    found = {v.rule for check in checks if check.outcome == "failed" for v in check.violations}
+    known = [rule for rule in RULE_IDS if rule in found]
+    return [f"[{rule}]" for rule in [*known, *sorted(found - {*known, ""})]]
 
 
 def read_junit(path: Path) -> tuple[Counts, dict[str, str]]:

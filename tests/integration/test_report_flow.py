@@ -83,14 +83,14 @@ CASES = [
         "failing",
         "reorder",
         fails=True,
-        problem="1 check(s) failed",
+        problem="1 check(s) failed (pytest exit code 1), breaking [started-first]",
         page_says="offending",
     ),
     Case(
         "no-data",
         "none",
         fails=True,
-        problem="1 check(s) failed",
+        problem="1 check(s) failed (pytest exit code 1), breaking [started-first]",
         page_says="No suite data: the suite wrote no data file.",
     ),
     Case("garbage-data", "garbage", page_says="the suite's data file is not JSON"),
@@ -152,6 +152,9 @@ def test_every_run_writes_the_page_and_says_where(
     assert f", {page}" in run.summary_text  # the reports row names the page
     html = page.read_text()
     assert case.page_says in unescape(html)
+    if case.problem:  # the page's one-line verdict says what the terminal's does
+        verdict = html[html.index('<p class="problem">') :].split("</p>", 1)[0]
+        assert case.problem in unescape(verdict)
     summary = json.loads(report.read_text())
     assert summary["html_path"] == str(page)
     assert summary["suite_data_path"] == str(page.with_suffix(".suite.json"))

@@ -48,6 +48,12 @@ FAULT_BOUNDS = {"MC_TIMEOUT": "2", "MC_RUN_TIMEOUT": "4"}  # a faulty backend's 
 CLEAN_BOUNDS = {"MC_TIMEOUT": "5", "MC_RUN_TIMEOUT": "30"}  # room for a busy machine
 SUITE_ENV = {"MC_USERS": "5", "MC_ENV": "selftest"}
 STATIC_USERS = 2  # fewer than MC_USERS: the load check must skip in static-token mode
+GRACE = 1.0  # MC_GRACE's default
+# Whatever the backend does, the suite's own wall (its data file's wall_s, from the first
+# handshake to the last close) stays within MC_RUN_TIMEOUT + MC_GRACE + this: the runner's
+# PHASE_FLOOR (3 s) for the heavy phase after a timed phase that used its deadline, the closing
+# handshakes (2.5 s at most), and a little.
+WALL_SLACK = 6.0
 
 # From the fault table in docs/refservice.md: the rule the
 # suite must name for each fault. Written here, not imported, so the two can disagree.
@@ -76,6 +82,12 @@ FAULT_RULES: dict[str, str] = {
     "nan_in_frame": "schema",
     "busy_skips_tools": "delivery",
     "late_event": "completed-last",
+    "accept_no_exp": "auth",
+    "wrong_auth_code": "auth",
+    "repeat_auth_error": "auth",
+    "drop_large_frames": "frame-size",
+    "nest_payload": "delivery",
+    "epoch_ms_timestamps": "schema",
 }
 DIALECTS = ("reference", "netra")  # written here too: a new dialect must be added on purpose
 NOT_JUDGED_YET = ("ag-ui",)  # the sse transport: a usage error until the suite speaks it
@@ -358,6 +370,10 @@ def test_suite_exits_as_expected_and_says_why(case: Case, results: dict[str, Sui
     if case.rule is not None:  # the data file names the rule too, with the run it broke
         rules = {v["rule"] for c in json.loads(result.data)["checks"] for v in c["violations"]}
         assert case.rule in rules, explain(case, result, f"the data file lacks {case.rule}")
+    if result.data:
+        bound = float(FAULT_BOUNDS["MC_RUN_TIMEOUT"]) + GRACE + WALL_SLACK
+        wall = json.loads(result.data)["wall_s"]
+        assert wall <= bound, explain(case, result, f"the suite took {wall} s, over {bound} s")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

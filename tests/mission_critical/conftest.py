@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contract.visible import show
+
+from .engine.check import Check
 from .engine.client import ContractError
 from .engine.environment import Settings, UsageError, read_settings
 from .engine.latency import format_summary
 from .engine.report_data import build, write
-from .engine.runner import Check, Runner, check_signature
+from .engine.runner import NOT_REPORTED, Runner, check_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -141,7 +144,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     facts = settings.provenance()
     runner = terminalreporter.config.stash.get(RUNNER_KEY, None)
-    version = runner.backend_version if runner is not None else "not reported"
+    version = runner.backend_version if runner is not None else NOT_REPORTED
+    version = version if version == NOT_REPORTED else show(version)
     terminalreporter.write_sep("-", "mission-critical target")
     terminalreporter.write_line(
         f"env={facts['mc_env']} ({facts['mc_env_reason']}); ws={facts['mc_ws_url']}; "
@@ -149,9 +153,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"auth={facts['mc_auth_mode']}; users={facts['mc_users']}; backend version={version}"
     )
     if runner is not None and runner.outcomes is not None:
+        heavy = sum(1 for check in runner.checks.values() if check.phase == "heavy")
+        after = f"; {heavy} heavy after the others" if heavy else ""
         terminalreporter.write_line(
-            f"{len(runner.items)} checks ran at once (concurrency {facts['mc_concurrency']}) "
-            f"in {runner.wall:.2f} s; latency from each request:"
+            f"{len(runner.items)} checks ran at once (concurrency {facts['mc_concurrency']}"
+            f"{after}) in {runner.wall:.2f} s; latency from each request of the timed runs:"
         )
         for line in format_summary(runner.latency).splitlines():
             terminalreporter.write_line(f"  {line}")

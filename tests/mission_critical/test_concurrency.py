@@ -14,7 +14,7 @@ import pytest
 from .test_runs import RUN_RULES
 
 if TYPE_CHECKING:
-    from .engine.runner import Check
+    from .engine.check import Check
 
 pytestmark = pytest.mark.mission_critical
 

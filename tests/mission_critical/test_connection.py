@@ -1,4 +1,4 @@
-"""One connection's life: ping, bad input, an oversized frame, a dropped connection.
+"""One connection's life: ping, bad input, a large request, the frame limit, a dropped connection.
 
 Rules: ping, bad-input, frame-size, reconnect (and every run rule for the runs they start).
 """
@@ -11,6 +11,7 @@ import pytest
 
 from contract.messages import error_code_of, is_ack_for, start_message
 from contract.rules import NO_RUN, Message, RunIds, Violation
+from contract.visible import show
 
 from .engine.sockets import new_id, padded_ping
 from .test_runs import RUN_RULES
@@ -20,12 +21,24 @@ if TYPE_CHECKING:
 
     from contract.dialect import Dialect
 
+    from .engine.check import Check
     from .engine.client import Session
-    from .engine.runner import Check
 
 pytestmark = pytest.mark.mission_critical
 
 MESSAGE_TOO_BIG = 1009
+LIMIT_KEY = "MC_MAX_FRAME"  # declares a backend's own frame limit (default: the dialect's)
+LARGE_REQUEST = 32 * 1024  # bytes: a request of realistic size, a user pasting a document
+LARGE_UNANSWERED = (
+    "expected the {size}-byte {kind} request (a pasted document; the frame limit is "
+    f"{LIMIT_KEY}={{limit}}) to be answered within {{seconds:g}} s; nothing came, so a user who "
+    "sends that much gets no answer"
+)
+LIMIT_UNANSWERED = (
+    "expected {pong} to a {size}-byte ping (a frame of exactly the limit) within {seconds:g} s; "
+    f"none came, so a frame that size goes unanswered (if the backend's limit is lower, declare "
+    f"it with {LIMIT_KEY})"
+)
 UNKNOWN_TYPE = "mc_no_such_type"
 BadKind = Literal["not_json", "not_an_object", "unknown_type", "missing_field"]
 
@@ -124,7 +137,7 @@ async def answer_bad_frame(
     ):
         return None
     wanted = "/".join(allowed) if allowed else "a code of its own"
-    return f"expected {dialect.error_code_key} {wanted}; got {got!r}"
+    return f"expected {dialect.error_code_key} {wanted}; got {show(got)}"
 
 
 @pytest.mark.rules("bad-input", *RUN_RULES, "delivery")
@@ -162,30 +175,55 @@ async def test_bad_input_gets_error_and_connection_stays_usable(mc: Check) -> No
     mc.judge(session)
 
 
-@pytest.mark.rules("frame-size", "schema")
-async def test_oversized_frame_closes_with_1009(mc: Check) -> None:
-    """A frame of exactly the limit is accepted; one byte more closes the connection with 1009.
+@pytest.mark.rules("frame-size", *RUN_RULES, "delivery")
+async def test_large_request_gets_its_run(mc: Check) -> None:
+    """A request of realistic size (a pasted document: LARGE_REQUEST bytes, or the frame limit
+    when that is smaller) gets its run like any other: every request must get its answer."""
+    (user,) = mc.users(1, "large-request")
+    session = await mc.connect(user)
+    size = min(LARGE_REQUEST, mc.endpoint.max_frame)
+    run = await session.start_run(size=size)
+    missed = await session.finish_runs([run])
+    if not run.entries:  # the frame-size line first: it says what to fix
+        kind = mc.dialect.start_agent.type
+        detail = LARGE_UNANSWERED.format(
+            size=size, kind=kind, limit=mc.endpoint.max_frame, seconds=mc.settings.timeout
+        )
+        mc.broken("frame-size", user.user, detail, session.seen)
+    mc.add(missed)
+    mc.judge(session)
 
-    The frame at the limit is a ping: its pong shows it was read (a missing pong is the ping
-    check's to report; here only a close counts against the limit).
+
+@pytest.mark.heavy
+@pytest.mark.rules("frame-size", "schema")
+async def test_frame_at_the_limit_is_answered_one_byte_more_closes_with_1009(mc: Check) -> None:
+    """A frame of exactly the limit is read and answered; one byte more closes the connection
+    with 1009. The frame at the limit is a ping, so its answer is a pong.
+
+    Heavy (runs after the timed checks): a backend may take a while to parse a frame this size,
+    and no run whose latency is reported may wait behind it.
     """
     (user,) = mc.users(1, "frame-size")
     session = await mc.connect(user)
-    limit, size = mc.endpoint.max_frame, mc.endpoint.max_frame + 1
+    limit, size, pong = mc.endpoint.max_frame, mc.endpoint.max_frame + 1, mc.dialect.pong_type
     await session.ping(limit)
-    await session.take(is_type(mc.dialect.pong_type))
+    answered = await session.take(is_type(pong)) is not None
     if session.closed:
         closed = f"the connection closed with {session.close_code}"
-        detail = f"expected a {limit}-byte frame (the limit) to be accepted; {closed}"
+        detail = f"expected a {limit}-byte frame (the limit, {LIMIT_KEY}) to be read; {closed}"
         mc.broken("frame-size", user.user, detail, session.seen)
     else:
+        if not answered:
+            detail = LIMIT_UNANSWERED.format(size=limit, pong=pong, seconds=mc.settings.timeout)
+            mc.broken("frame-size", user.user, detail, session.seen)
         await session.send(padded_ping(size, mc.dialect.ping_type))
         await session.wait_until(lambda: session.closed)
         code = session.close_code  # before our own close() sets one
         if code != MESSAGE_TOO_BIG:
             problem = "the connection stayed open" if code is None else f"it closed with {code}"
             within = f"within {mc.settings.timeout:g} s of a {size}-byte frame"
-            detail = f"expected close {MESSAGE_TOO_BIG} {within}; {problem}"
+            over = f"one byte over {LIMIT_KEY}={limit}"
+            detail = f"expected close {MESSAGE_TOO_BIG} {within} ({over}); {problem}"
             mc.broken("frame-size", user.user, detail, session.seen)
     mc.judge(session, require=())
 

@@ -11,10 +11,11 @@ from contract.rules import NO_RUN, Violation
 
 from .engine.environment import redact_url
 from .engine.health import fetch_health
+from .engine.runner import NOT_REPORTED
 from .engine.sockets import make_ssl_context
 
 if TYPE_CHECKING:
-    from .engine.runner import Check
+    from .engine.check import Check
 
 pytestmark = pytest.mark.mission_critical
 
@@ -48,5 +49,5 @@ async def test_health_answers_a_json_object(mc: Check) -> None:
         problem, version = f"expected an answer; {exc.__class__.__name__}: {exc}", None
     else:
         problem, version = judge_health(answer.status, answer.body, mc.dialect.version_key)
-    mc.runner.record_version(version or "not reported")
+    mc.runner.record_version(version or NOT_REPORTED)
     mc.add([] if problem is None else [Violation("health", NO_RUN, "-", f"{where}: {problem}")])

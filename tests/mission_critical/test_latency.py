@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .engine.environment import METRICS
+from contract.rules import METRICS
+
 from .engine.latency import budget_violation
 
 if TYPE_CHECKING:
-    from contract.rules import Violation
+    from contract.rules import Metric, Violation
 
-    from .engine.environment import Metric
-    from .engine.runner import Check
+    from .engine.check import Check
 
 pytestmark = pytest.mark.mission_critical
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .engine.runner import Check
+    from .engine.check import Check
 
 pytestmark = pytest.mark.mission_critical
 

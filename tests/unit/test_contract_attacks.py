@@ -57,7 +57,7 @@ def test_a_tool_executing_left_open_at_agent_completed_breaks_tool_pairing() -> 
     events.insert(-1, second)
     (violation,) = check_run(events, IDS, schema_errors=schema_errors)
     assert violation.rule == "tool-pairing"
-    assert "execution_id='e2') is still open at agent_completed" in violation.detail
+    assert "execution_id=e2) is still open at agent_completed" in violation.detail
 
 
 def test_an_open_tool_of_a_run_that_never_completed_is_delivery_only() -> None:

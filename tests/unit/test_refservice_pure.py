@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import json
 from random import Random
+from typing import TYPE_CHECKING
 
+import jwt
 import pytest
 
 from contract.dialect import load_dialect
 from contract.rules import EVENT_TYPES, RunIds, check_run, normalize
+from refservice import faults
 from refservice.agent import plan_run
-from refservice.auth import AuthError, DuplicateHeaderError, extract_token
+from refservice.auth import AuthError, DuplicateHeaderError, extract_token, verify_token
 from refservice.faults import BROKEN_RULE, FAULTS, parse_fault, rewrite_steps, stamp_run_id
 from refservice.messages import (
     BadInput,
@@ -22,6 +25,9 @@ from refservice.messages import (
     render_message,
 )
 from tests.mission_critical.engine.event_schemas import schema_errors
+
+if TYPE_CHECKING:
+    from contract.dialect import Dialect
 
 REFERENCE, NETRA = load_dialect("reference"), load_dialect("netra")
 
@@ -179,3 +185,47 @@ def test_each_stream_fault_breaks_exactly_its_rule(fault: str) -> None:
     ids = RunIds(thread_id="t1", user_id="u1", run_id="r1")
     found = check_run(_events(fault), ids, schema_errors=schema_errors, require=EVENT_TYPES)
     assert {v.rule for v in found} == {BROKEN_RULE[parse_fault(fault)]}, found
+
+
+# ---- the faults of the rules added later: what each changes, and nothing else ----
+
+
+def test_a_token_without_exp_is_refused_unless_the_fault_accepts_it() -> None:
+    token = jwt.encode({"sub": "u-1", "iat": 1}, "k" * 40, algorithm="HS256")
+    with pytest.raises(AuthError, match="'exp'"):
+        verify_token(token, "k" * 40, REFERENCE)
+    assert faults.requires_exp(None)
+    assert not faults.requires_exp("accept_no_exp")
+    assert verify_token(token, "k" * 40, REFERENCE, require_exp=False) == "u-1"
+
+
+@pytest.mark.parametrize(
+    ("fault", "dialect", "refusal"),
+    [
+        (None, REFERENCE, None),  # HTTP 401 at the handshake
+        (None, NETRA, (1, "AUTH_FAILED")),
+        ("wrong_auth_code", REFERENCE, (1, faults.WRONG_AUTH_CODE)),
+        ("wrong_auth_code", NETRA, (1, faults.WRONG_AUTH_CODE)),
+        ("repeat_auth_error", REFERENCE, (2, "AUTH_FAILED")),
+        ("repeat_auth_error", NETRA, (2, "AUTH_FAILED")),
+    ],
+    ids=["reference", "netra", "wrong-code-ref", "wrong-code-netra", "twice-ref", "twice-netra"],
+)
+def test_a_refusal_is_spelled_by_the_dialect_or_broken_by_its_fault(
+    fault: faults.Fault | None, dialect: Dialect, refusal: tuple[int, str] | None
+) -> None:
+    assert faults.refusal_frames(fault, dialect) == refusal
+
+
+def test_large_frames_are_dropped_only_under_their_fault() -> None:
+    big, small = "x" * (faults.DROPPED_OVER + 1), "x" * faults.DROPPED_OVER
+    assert faults.drops_frame("drop_large_frames", big)
+    assert not faults.drops_frame("drop_large_frames", small)
+    assert not faults.drops_frame(None, big)
+
+
+def test_events_are_nested_and_stamped_in_ms_only_under_their_faults() -> None:
+    assert faults.nested_under("nest_payload") == "payload"
+    assert faults.nested_under(None) is None
+    assert faults.stamp_time(None, 1700000000.5) == 1700000000.5
+    assert faults.stamp_time("epoch_ms_timestamps", 1700000000.5) == 1700000000500.0

@@ -223,3 +223,35 @@ def test_the_page_budget_caps_rows_and_raw_frames(
     assert page.count("div", "frame") == 5  # 10,000 characters of ~1,990 each
     assert "The page's budget for raw frames is spent." in page.all_text()
     assert "more message(s) not shown" in page.all_text()
+
+
+INVISIBLE = [  # (what, a run_id the backend sent, as the page must show it)
+    ("terminal escapes", "mc-run-1\x1b]0;x\x07\x1b[2J", "'mc-run-1\\x1b]0;x\\x07\\x1b[2J'"),
+    ("a bidi override", "mc-run-1\u202e", "'mc-run-1\\u202e'"),
+    ("a zero-width space", "mc-run\u200b-1", "'mc-run\\u200b-1'"),
+    ("a trailing space", "mc-run-1 ", "'mc-run-1 '"),
+]
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"), [c[1:] for c in INVISIBLE], ids=[c[0] for c in INVISIBLE]
+)
+def test_a_value_that_differs_invisibly_looks_different_on_the_page(sent: str, shown: str) -> None:
+    message = suite_data.Message(
+        at_ms=1.0, type="agent_thinking", run_id=sent, thread_id="t-1", user_id="u-1",
+        tool_name="", execution_id="", marked=True, raw=f'{{"run_id": "{sent}"}}',
+        raw_truncated=False,
+    )  # fmt: skip
+    timeline = suite_data.Timeline(
+        "run mc-run-1 of user u-1", "mc-run-1", "t-1", "u-1", (message,), 0
+    )
+    check = suite_data.Check(
+        "tests/mission_critical/test_runs.py::test_full", "test_full", "failed",
+        violations=(suite_data.Violation("ids", "[ids] ...", "mc-run-1", "u-1", "t1"),),
+        timelines={"t1": timeline},
+    )  # fmt: skip
+    data = suite_data.SuiteData("x.suite.json", checks=(check,))
+    html = report.render_page(summary_for(data), data, scrubber())
+    assert not {"\x1b", "\x07", "\u202e", "\u200b"} & set(html)  # not in a cell, nor a frame
+    cells = Page(html).by_class["differs"]
+    assert shown in cells

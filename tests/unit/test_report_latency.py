@@ -20,6 +20,8 @@ PASSING_JUNIT = (
     '<testcase classname="tests.mission_critical.test_runs" name="t" /></testsuite></testsuites>'
 )
 
+NO_DATA = report.SuiteData("suite.json", problem="the suite wrote no data file")
+
 
 def budget(ok: bool, value: float | None = 150.0, limit: float = 100.0) -> dict[str, Any]:
     metric = "agent_completed"
@@ -108,11 +110,11 @@ def test_an_exceeded_budget_fails_the_run_naming_latency(
     summary.latency = {"unit": "ms", "summary": {}, "budgets": budgets}
     settings = load_settings(tmp_path, environ={})
     if not problem:
-        _conclude(summary, settings, 0, junit)
+        _conclude(summary, settings, 0, junit, NO_DATA)
         assert summary.verdict == "PASSED"
         return
     with pytest.raises(VerdictError, match=re.escape(problem)):
-        _conclude(summary, settings, 0, junit)
+        _conclude(summary, settings, 0, junit, NO_DATA)
     assert summary.verdict == "FAILED"
 
 
@@ -122,7 +124,7 @@ def test_a_breach_is_named_next_to_the_failed_checks(tmp_path: Path) -> None:
     summary = report.Summary(requested="local", env="local")
     summary.latency = {"budgets": [budget(ok=False)]}
     with pytest.raises(VerdictError) as caught:
-        _conclude(summary, load_settings(tmp_path, environ={}), 1, junit)
+        _conclude(summary, load_settings(tmp_path, environ={}), 1, junit, NO_DATA)
     assert str(caught.value).endswith(
         "1 check(s) failed (pytest exit code 1); "
         "[latency] agent_completed p95 is 150 ms, over its budget of 100 ms"

@@ -109,7 +109,7 @@ def test_a_tool_completed_must_name_the_tool_its_execution_id_opened() -> None:
     run[3] = normalize(event("tool_completed", SERVER, tool_name="another_tool"))
     (violation,) = check_run(run, SERVER, schema_errors=schema_errors)
     assert violation.rule == "tool-pairing"
-    assert "opened as 'search'" in violation.detail
+    assert "opened as search" in violation.detail
     assert violation.marks == (3,)
 
 

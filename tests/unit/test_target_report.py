@@ -10,9 +10,12 @@ import pytest
 
 from tasks import report
 from tasks.gate import _conclude, _scrubber
+from tasks.report import suite_data
 from tasks.settings import Secret, load_settings
 from tasks.settings.errors import VerdictError
 from tasks.target import Target, redact_url
+
+NO_DATA = report.SuiteData("suite.json", problem="the suite wrote no data file")
 
 
 @pytest.mark.parametrize(
@@ -133,11 +136,11 @@ def test_the_verdict_counts_only_the_suites_own_checks(
     settings = load_settings(tmp_path, environ={})
     summary = report.Summary(requested="local", env="local")
     if not problem:
-        _conclude(summary, settings, 0, junit)
+        _conclude(summary, settings, 0, junit, NO_DATA)
         assert summary.verdict == "PASSED"
         return
     with pytest.raises(VerdictError, match=re.escape(problem)):
-        _conclude(summary, settings, 0, junit)
+        _conclude(summary, settings, 0, junit, NO_DATA)
     assert summary.verdict == "FAILED"
 
 
@@ -145,3 +148,27 @@ def test_summary_names_the_pytest_args_that_narrowed_the_run() -> None:
     summary = report.Summary(requested="local", pytest_args=["-k", "health"], verdict="PASSED")
     assert "pytest args : -k health (the verdict covers what they select)" in summary.as_text()
     assert "pytest args" not in report.Summary(requested="local").as_text()
+
+
+def test_the_verdict_names_the_rules_the_failed_checks_break(tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    suite = ("tests.mission_critical.test_auth", "tests.mission_critical.test_connection")
+    junit.write_text(junit_with(*suite).replace('failures="0"', 'failures="2"'))
+    broken = [("auth", "failed"), ("frame-size", "failed"), ("auth", "failed"), ("ids", "passed")]
+    checks = tuple(
+        suite_data.Check(
+            f"tests/mission_critical/test_x.py::test_{i}",
+            f"test_{i}",
+            outcome,
+            violations=(suite_data.Violation(rule, f"[{rule}] ..."),),
+        )
+        for i, (rule, outcome) in enumerate(broken)
+    )
+    summary = report.Summary(requested="local", env="local")
+    data = report.SuiteData("x.suite.json", checks=checks)
+    with pytest.raises(VerdictError) as caught:
+        _conclude(summary, load_settings(tmp_path, environ={}), 1, junit, data)
+    assert (
+        summary.problem == "2 check(s) failed (pytest exit code 1), breaking [auth], [frame-size]"
+    )
+    assert str(caught.value).endswith(summary.problem)

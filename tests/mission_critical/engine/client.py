@@ -3,9 +3,10 @@
 A `Session` is one user's connection. Its reader task parses every frame, files it in the
 connection's log (`routing.Demux`: agent events into the runs they belong to) and keeps every
 other message in an inbox. Every wait is bounded: a single wait by the endpoint's `timeout`, a
-whole run by its `run_timeout`. Nothing here judges: the checks do, with `contract`. Tokens never
-appear in a message: anything quoted from websockets is scrubbed. Requests are spelled by the
-dialect (`contract.messages`).
+whole run by its `run_timeout`, and every wait of the session by its check's `deadline`, which
+several waits or runs one after another share. Nothing here judges: the checks do, with
+`contract`. Tokens never appear in a message: anything quoted from websockets is scrubbed.
+Requests are spelled by the dialect (`contract.messages`).
 """
 
 from __future__ import annotations
@@ -37,20 +38,23 @@ from contract.rules import (
     type_of,
 )
 
+from .bounds import least_left, why_unfinished
+from .slots import Openings, UserSlots
 from .sockets import (
     CLOSE_BOUND,
     Endpoint,
     HandshakeError,
+    TimedConnection,
     new_id,
     open_socket,
     padded_ping,
+    padded_request,
     read_close_code,
+    time_left,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-    from websockets.asyncio.client import ClientConnection
 
     from contract.dialect import AuthMethod
 
@@ -69,52 +73,6 @@ class ContractError(Exception):
     def __str__(self) -> str:
         text = format_violations(self.violations)
         return f"{text}\n{self.context}" if self.context else text
-
-
-class UserSlots:
-    """One run at a time per user, for dialects that match runs by order (`match = "order"`).
-
-    A run that misses its first answer or its completion bound gives its user up: delivery is
-    already broken, so that user's waiting and later runs no longer wait for each other.
-    """
-
-    def __init__(self) -> None:
-        self._busy: set[str] = set()
-        self._queues: dict[str, list[asyncio.Future[None]]] = {}
-        self._given_up: set[str] = set()
-
-    async def acquire(self, user: str, seconds: float) -> None:
-        """Wait (at most `seconds`) until `user` has no run in flight, then hold the slot."""
-        if user in self._given_up:
-            return
-        if user not in self._busy:
-            self._busy.add(user)
-            return
-        turn = asyncio.get_running_loop().create_future()
-        queue = self._queues.setdefault(user, [])
-        queue.append(turn)
-        try:
-            async with asyncio.timeout(seconds):
-                await turn
-        except TimeoutError:
-            queue.remove(turn)
-
-    def release(self, user: str) -> None:
-        """Hand the slot to the next waiting run of `user`, or free it."""
-        queue = self._queues.get(user, [])
-        while queue:
-            turn = queue.pop(0)
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._busy.discard(user)
-
-    def give_up(self, user: str) -> None:
-        self._given_up.add(user)
-        for turn in self._queues.pop(user, []):
-            if not turn.done():
-                turn.set_result(None)
-        self._busy.discard(user)
 
 
 @dataclass(frozen=True)
@@ -140,11 +98,20 @@ class Session:
     """One user's live connection; create with `await Session.open(...)`."""
 
     def __init__(
-        self, ws: ClientConnection, user: str, endpoint: Endpoint, ledger: Ledger, slots: UserSlots
+        self,
+        ws: TimedConnection,
+        user: str,
+        endpoint: Endpoint,
+        ledger: Ledger,
+        slots: UserSlots,
+        deadline: float = float("inf"),
+        openings: Openings | None = None,
     ) -> None:
         self.ws = ws
         self.user = user
         self.endpoint = endpoint
+        self.deadline = deadline  # monotonic: no wait of this session lasts past it
+        self.openings = openings or Openings()
         self.dialect = endpoint.dialect
         self.slots = slots
         self.demux = Demux(user, ledger)
@@ -157,6 +124,7 @@ class Session:
         self._pongs = 0
         self._holding: RunChecker | None = None  # the run holding this user's slot
         self._waiters: list[Waiter] = []  # wait_until calls whose predicate has not held yet
+        self._unsent: set[int] = set()  # id() of runs whose request the deadline kept back
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
@@ -170,23 +138,28 @@ class Session:
         *,
         method: AuthMethod = "header",
         rule: RuleId = "delivery",
+        deadline: float = float("inf"),
+        openings: Openings | None = None,
     ) -> Session:
         """Connect, read and check the greeting, start routing; ContractError otherwise.
 
         `rule` is what a failure to connect breaks for the caller (the greeting's own rule
-        when the first message is wrong).
+        when the first message is wrong). Until it is greeted, `openings` counts it in flight.
         """
-        try:
-            ws = await open_socket(endpoint, token, method)
-        except HandshakeError as exc:
-            detail = f"expected a connection with a valid token ({method}); {exc}"
-            raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
-        session = cls(ws, user, endpoint, ledger, slots)
-        try:
-            await session.read_greeting(method, token, rule)
-        except BaseException:
-            await session.close()
-            raise
+        openings = openings or Openings()
+        with openings.opening():
+            try:
+                bound = time_left(endpoint.timeout, deadline)
+                ws = await open_socket(endpoint, token, method, bound)
+            except HandshakeError as exc:
+                detail = f"expected a connection with a valid token ({method}); {exc}"
+                raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
+            session = cls(ws, user, endpoint, ledger, slots, deadline, openings)
+            try:
+                await session.read_greeting(method, token, rule)
+            except BaseException:
+                await session.close()
+                raise
         session._reader = asyncio.create_task(session._read(), name=f"read {user}")
         return session
 
@@ -198,11 +171,13 @@ class Session:
             detail = f"expected the server to select the offered {offered} subprotocol"
             raise ContractError([Violation(rule, NO_RUN, self.user, detail)])
         problem: str | None
+        seconds = self.left(self.endpoint.timeout)
         try:
-            async with asyncio.timeout(self.endpoint.timeout):
+            async with asyncio.timeout(seconds):
                 frame = await self.ws.recv()
+                self.ws.arrived()  # the greeting's arrival: not a run's
         except TimeoutError:
-            problem = f"expected {dialect.greeting_type} within {self.endpoint.timeout:g} s"
+            problem = f"expected {dialect.greeting_type} within {seconds:g} s"
         except ConnectionClosed:
             code = read_close_code(self.ws)
             problem = f"expected {dialect.greeting_type}; the connection closed with {code}"
@@ -223,7 +198,7 @@ class Session:
     async def _read(self) -> None:
         try:
             async for frame in self.ws:
-                self._file(frame)
+                self._file(frame, self.ws.arrived())
                 if self._waiters:
                     self._wake()
         except ConnectionClosed:
@@ -240,8 +215,7 @@ class Session:
             if not waiter.woken.done():
                 waiter.check(closed=self.closed)
 
-    def _file(self, frame: str | bytes) -> None:
-        at = time.monotonic()
+    def _file(self, frame: str | bytes, at: float) -> None:
         try:
             message = normalize(parse_frame(frame), self.dialect.event_containers)
         except FrameError as exc:
@@ -269,13 +243,17 @@ class Session:
             if self._holding is run and not done():
                 self.slots.give_up(self.user)
 
-        loop.call_later(endpoint.timeout, unless, lambda: bool(run.entries))
-        loop.call_later(endpoint.run_timeout, unless, lambda: run.completed)
+        loop.call_later(self.left(endpoint.timeout), unless, lambda: bool(run.entries))
+        loop.call_later(self.left(endpoint.run_timeout), unless, lambda: run.completed)
 
     def _release_slot(self) -> None:
         if self._holding is not None:
             self._holding = None
             self.slots.release(self.user)
+
+    def left(self, seconds: float) -> float:
+        """`seconds`, or what is left of the session's deadline when that is less."""
+        return time_left(seconds, self.deadline)
 
     @property
     def closed(self) -> bool:
@@ -286,14 +264,17 @@ class Session:
         return f"connection of user={self.user}: {state}; messages seen: {self.seen[-20:]}"
 
     async def wait_until(self, predicate: Callable[[], bool], seconds: float | None = None) -> bool:
-        """Whether `predicate` held within `seconds` (default: the endpoint's); stops on close."""
+        """Whether `predicate` held within `seconds` (default: the endpoint's single-wait bound;
+        never past the deadline); stops on close."""
         if predicate() or self.closed:
             return predicate()
         waiter = Waiter(predicate, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         try:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.endpoint.timeout if seconds is None else seconds):
+                async with asyncio.timeout(
+                    self.left(self.endpoint.timeout if seconds is None else seconds)
+                ):
                     await waiter.woken
         finally:
             self._waiters.remove(waiter)
@@ -313,7 +294,7 @@ class Session:
         """Send one text frame (a dict becomes JSON); False if the connection is gone."""
         frame = message if isinstance(message, str) else json.dumps(message)
         try:
-            async with asyncio.timeout(self.endpoint.timeout):
+            async with asyncio.timeout(self.left(self.endpoint.timeout)):
                 await self.ws.send(frame)
         except (ConnectionClosed, TimeoutError):
             return False
@@ -326,58 +307,64 @@ class Session:
         ping_type = self.dialect.ping_type
         return await self.send(padded_ping(size, ping_type) if size else ping_message(self.dialect))
 
-    async def start_run(self, kind: StartKind = "start_agent") -> RunChecker:
+    async def start_run(self, kind: StartKind = "start_agent", size: int = 0) -> RunChecker:
         """Ask for a run on a fresh thread (with a fresh run_id where the dialect lets the client
-        name it); the run to watch. In a dialect that matches runs by order, this waits (bounded)
-        until the user's previous run is done."""
+        name it); the run to watch. `size`: the request is a frame of that many bytes, its text
+        made longer as if a user pasted a document. It waits (bounded) until no connection is
+        being opened and, in a dialect that matches runs by order, until the user's previous run
+        is done."""
         spec = start_spec(self.dialect, kind)
         run_id = new_id("run") if spec.run_id_key else None
         thread_id = new_id("thread")
         expected = thread_id if spec.threads == "client" else None
-        if spec.match == "order":
-            await self.slots.acquire(self.user, self.endpoint.run_timeout)
-        ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
-        run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
-        if spec.match == "order":
-            self._hold(run)
         message = start_message(
             self.dialect, kind, text=RUN_REQUEST, thread_id=thread_id, run_id=run_id
         )
-        if not await self.send(message):
+        frame = padded_request(message, self.dialect.payload_key, spec.text_key, size)
+        ids = RunIds(thread_id=expected, user_id=self.user, run_id=run_id)
+        await self.openings.settled(self.left(self.endpoint.timeout))
+        held = spec.match == "order" and await self.slots.acquire(
+            self.user, self.left(self.endpoint.run_timeout)
+        )
+        if self.left(self.endpoint.run_timeout) < least_left(self.endpoint):
+            if held:  # no time left to judge it: the request is kept back, and reported
+                self.slots.release(self.user)
+            unsent = RunChecker(ids, spec.match)
+            self._unsent.add(id(unsent))
+            return unsent
+        run = self.demux.track(ids, spec.match, sent_at=time.monotonic())
+        if held:
+            self._hold(run)
+        if not await self.send(frame):
             self._release_slot()
         return run
 
     async def finish_runs(self, runs: Sequence[RunChecker]) -> list[Violation]:
         """Wait until every run is answered within the single-wait bound and complete within
-        the run bound, each counted from its own request; a `delivery` violation for each
-        bound a run missed."""
-        endpoint, last_sent = self.endpoint, max((run.sent_at for run in runs), default=0.0)
+        the run bound, each counted from its own request and none past the deadline; a
+        `delivery` violation for each run that missed one, in the order they were asked for."""
+        endpoint = self.endpoint
+        sent = [run for run in runs if id(run) not in self._unsent]
+        last_sent = max((run.sent_at for run in sent), default=0.0)
         answered = await self.wait_until(
-            lambda: all(run.entries for run in runs),
+            lambda: all(run.entries for run in sent),
             last_sent + endpoint.timeout - time.monotonic(),
-        )
-        found = self._missed(
-            [run for run in runs if not run.entries],
-            f"expected the run to be answered within {endpoint.timeout:g} s (MC_TIMEOUT); "
-            f"nothing came",
         )
         if answered:
             left = last_sent + endpoint.run_timeout - time.monotonic()
-            await self.wait_until(lambda: all(run.completed for run in runs), left)
-            found += self._missed(
-                [run for run in runs if not run.completed],
-                f"expected agent_completed within {endpoint.run_timeout:g} s (MC_RUN_TIMEOUT); "
-                f"never came",
-            )
+            await self.wait_until(lambda: all(run.completed for run in sent), left)
         if any(run is self._holding for run in runs):
             self._release_slot()
+        found = []
+        for run in runs:
+            detail = why_unfinished(
+                run, self.endpoint, self.deadline, sent=id(run) not in self._unsent
+            )
+            if detail is not None:
+                found.append(
+                    Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
+                )
         return found
-
-    def _missed(self, runs: Sequence[RunChecker], detail: str) -> list[Violation]:
-        return [
-            Violation("delivery", str(run.run_id or NO_RUN), self.user, detail, run.seen)
-            for run in runs
-        ]
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake."""

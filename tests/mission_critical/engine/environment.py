@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from contract.dialect import MAX_FRAME_LIMIT, DialectError, load_dialect
 from contract.files import FileError, read_text_file
+from contract.rules import Metric
 
 from .tokens import AuthLimitError, Credential, TokenSource, UsageError, read_tokens
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AuthLimitError", "Credential", "Settings", "UsageError", "read_settings"]
 
-Metric = Literal["agent_started", "agent_thinking", "agent_completed"]
-METRICS: tuple[Metric, ...] = ("agent_started", "agent_thinking", "agent_completed")
 BUDGET_VARIABLES: dict[Metric, str] = {
     "agent_started": "MC_LATENCY_STARTED_P95",
     "agent_thinking": "MC_LATENCY_THINKING_P95",

@@ -15,12 +15,17 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator
 
 from contract.rules import EVENT_TYPES, type_of
+from contract.visible import show
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from jsonschema import ValidationError
+
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 BASE_SCHEMA = "agent_event"
+EPOCH_SECONDS_BELOW = 1e11  # agent_event's bound (year 5138): a number above it is finer
+FINER_UNITS = ((1e17, "nanoseconds"), (1e14, "microseconds"), (EPOCH_SECONDS_BELOW, "milliseconds"))
 
 
 def read_schema(name: str) -> dict[str, Any]:
@@ -71,8 +76,27 @@ def schema_errors(event: Mapping[str, Any]) -> list[str]:
     event_type = type_of(event)
     validator = load_validators().get(event_type)
     if validator is None:
-        return [f"no schema for type {event_type!r}"]
+        return [f"no schema for type {show(event_type)}"]
     if validator.is_valid(event):  # the same verdict; the errors are only collected when wrong
         return []
     errors = sorted(validator.iter_errors(dict(event)), key=lambda error: list(error.path))
-    return [f"{error.json_path}: {error.message}" for error in errors]
+    return [f"{error.json_path}: {explain(error)}" for error in errors]
+
+
+def explain(error: ValidationError) -> str:
+    """What an error says to the backend's author: jsonschema's message, except for a
+    timestamp, whose `oneOf` alone ("not valid under any of the given schemas") says nothing."""
+    if list(error.path) != ["timestamp"] or error.validator != "oneOf":
+        return error.message
+    value = error.instance
+    if isinstance(value, str):
+        return f"{show(value)} is not an ISO 8601 date-time (nor a number of epoch seconds)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{show(value)} is neither epoch seconds (a number) nor an ISO 8601 string"
+    for floor, unit in FINER_UNITS:
+        if value >= floor:
+            return (
+                f"{show(value)} looks like epoch {unit}; the contract wants epoch seconds "
+                f"(a number above 0 and below 1e11) or an ISO 8601 string"
+            )
+    return f"{show(value)} is not epoch seconds (a number above 0 and below 1e11)"

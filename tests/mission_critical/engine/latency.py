@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from contract.rules import NO_RUN, Violation
+from contract.rules import METRICS, NO_RUN, Metric, Violation
 
-from .environment import BUDGET_VARIABLES, METRICS, Metric
+from .environment import BUDGET_VARIABLES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contract.rules import NO_RUN, type_of
+from contract.visible import show
 
 from .client import RAW_LIMIT
 from .environment import redact_url
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
     from contract.routing import Entry
     from contract.rules import Violation
 
+    from .check import Check, Outcome
     from .client import Session
-    from .runner import Check, Outcome, Runner
+    from .runner import Runner
 
 FORMAT = "mission-critical-suite-data/1"
 MAX_MESSAGES = 200
@@ -81,7 +83,7 @@ def find_timeline(check: Check, violation: Violation, scrub: Scrub) -> dict[str,
                     "thread_id": run.thread_id,
                     "user": run.expected.user_id,
                 }
-                title = f"run {run.run_id} of user {run.expected.user_id}"
+                title = f"run {show(run.run_id)} of user {show(run.expected.user_id)}"
                 return timeline(title, run.entries, run.sent_at, set(violation.marks), scrub, ids)
     for session in sessions:
         joined = {id(e) for run in session.demux.runs for e in run.entries}
@@ -91,7 +93,8 @@ def find_timeline(check: Check, violation: Violation, scrub: Scrub) -> dict[str,
             if id(e) not in joined and e.message.get("run_id") == violation.run_id
         ]
         if strays:
-            title = f"messages of run {violation.run_id} received by user {violation.user}"
+            named, receiver = show(violation.run_id), show(violation.user)
+            title = f"messages of run {named} received by user {receiver}"
             ids = {"run_id": violation.run_id, "thread_id": None, "user": violation.user}
             return timeline(title, strays, session.opened_at, set(range(len(strays))), scrub, ids)
     return None
@@ -129,6 +132,8 @@ def check_entry(
         "nodeid": check.nodeid,
         "name": item_name,
         "rules": list(rules),
+        "phase": check.phase,
+        "connections": len(check.sessions),
         "outcome": state,
         "skip_reason": outcome.skipped,
         "duration_s": round(outcome.seconds, 4),

@@ -3,13 +3,23 @@
     selected items (after -k/-m) --Runner.run--> an Outcome per item
         1. reachability: one bounded handshake; when nothing answers, every check fails with
            the reason (rule `reachable`) and no scenario starts
-        2. every scenario starts at once (MC_CONCURRENCY at a time) with its own `Check`
+        2. the phases, one after another (PHASES); in each, its scenarios start at once
+           (MC_CONCURRENCY at a time), each with its own `Check` and deadline:
+           - `timed`: every check whose runs the latency figures are made of
+           - `heavy`: the checks marked `heavy`, which load the backend with the gate's own
+             probes (frames of the size limit): they must not overlap the runs being timed
         3. every connection stays open, and read, until the last scenario ended and MC_GRACE
            passed since the last agent_completed: a late event breaks completed-last whenever
            it comes, and every connection sees everyone else's traffic
-        4. all connections close; routing settles across all of them; every run's latency is
-           figured once; each check's deferred judgements run; the data file is written
-           (report_data.py)
+        4. all connections close; routing settles across all of them; the latency of every
+           run of the timed phase is figured once; each check's deferred judgements run; the
+           data file is written (report_data.py)
+
+Bounded: a check's deadline is MC_RUN_TIMEOUT from its start, and every wait of it (connects,
+answers, whole runs, several runs one after another) ends by then; a later phase runs within
+the deadline of the phases before it, or PHASE_FLOOR seconds when they used it up. So, checks
+all at once, whatever the backend does, the suite takes at most MC_RUN_TIMEOUT + PHASE_FLOOR +
+MC_GRACE and the closing handshakes.
 
 A scenario is the check's own `async def test_...(mc: Check, ...)` function: pytest collects it,
 the runner calls it, and `conftest.pytest_pyfunc_call` turns its Outcome into the item's verdict.
@@ -21,147 +31,45 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from contract.ledger import Ledger
-from contract.routing import RunChecker, settle_all
-from contract.rules import EVENT_TYPES, NO_RUN, Violation
+from contract.routing import settle_all
+from contract.rules import NO_RUN, Violation
 
-from .client import ContractError, Session, UserSlots
-from .environment import AuthLimitError, Credential, redact_url
-from .event_schemas import schema_errors
+from .check import Check, Outcome
+from .client import ContractError
+from .environment import AuthLimitError, redact_url
 from .latency import RunFigures, run_figures, summarize_all
+from .slots import Openings, UserSlots
 from .sockets import Endpoint, HandshakeError, make_ssl_context, open_socket
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     import pytest
 
-    from contract.dialect import AuthMethod
-    from contract.rules import RuleId
+    from contract.rules import Metric
 
-    from .environment import Metric, Settings
+    from .client import Session
+    from .environment import Settings
 
     Scenario = Callable[..., Awaitable[None]]
-    Judgement = Callable[[], list[Violation]]
 
-SCENARIO_SLACK = 5.0  # seconds a scenario may take beyond its waits' bounds before it is cut
-NOT_FINISHED = "expected the check to finish within its bound ({seconds:g} s); it was cut off"
-
-
-@dataclass
-class Outcome:
-    """What one check's scenario came to."""
-
-    violations: list[Violation] = field(default_factory=list)
-    skipped: str | None = None
-    crashed: str | None = None  # an exception the scenario did not expect: the suite's bug
-    judged: bool = False  # the scenario reached a verdict (a judgement or a violation)
-    seconds: float = 0.0
-    context: str = ""
+NOT_REPORTED = "not reported"  # the backend version when /health names none
+Phase = Literal["timed", "heavy"]
+PHASES: tuple[Phase, ...] = get_args(Phase)  # in the order they run
+HEAVY = "heavy"  # the marker of a check that belongs to the heavy phase
+PHASE_FLOOR = 3.0  # seconds a later phase gets when the phases before it used up their deadline
+SCENARIO_SLACK = 2.0  # seconds a scenario may run past its deadline before it is cut
+NOT_FINISHED = (
+    "expected the check to finish by its deadline ({seconds:g} s after its start, "
+    "MC_RUN_TIMEOUT); it was cut off"
+)
 
 
-class Check:
-    """What a scenario gets: the target, test users, connections that stay open until the end,
-    and a verdict made of violations found now and judgements made once everything settled."""
-
-    def __init__(self, runner: Runner, nodeid: str) -> None:
-        self.runner = runner
-        self.nodeid = nodeid
-        self.settings = runner.settings
-        self.endpoint = runner.endpoint
-        self.dialect = runner.settings.dialect
-        self.ledger = runner.ledger
-        self.sessions: list[Session] = []
-        self.found: list[Violation] = []
-        self.judgements: list[Judgement] = []
-        self.contexts: list[Callable[[], str]] = []
-
-    def users(self, count: int, tag: str) -> tuple[Credential, ...]:
-        """`count` distinct users (AuthLimitError, which skips the check, when they cannot be)."""
-        credentials = self.settings.tokens.users(count, tag)
-        self.runner.tokens.update(c.token for c in credentials)
-        return credentials
-
-    def token(self, made: str) -> str:
-        """Remember a token the scenario made (forged, expired...), so reports scrub it."""
-        self.runner.tokens.add(made)
-        return made
-
-    async def connect(
-        self, user: Credential, *, method: AuthMethod = "header", rule: RuleId = "delivery"
-    ) -> Session:
-        """A greeted connection that stays open until the suite ends (ContractError if not)."""
-        session = await Session.open(
-            self.endpoint,
-            user.user,
-            user.token,
-            self.ledger,
-            self.runner.slots,
-            method=method,
-            rule=rule,
-        )
-        self.sessions.append(session)
-        self.runner.sessions.append(session)
-        return session
-
-    async def connect_all(self, users: Sequence[Credential]) -> list[Session]:
-        """A connection per user, opened at once; what failed to open is a violation."""
-        results = await asyncio.gather(*(self.connect(u) for u in users), return_exceptions=True)
-        sessions = []
-        for user, result in zip(users, results, strict=True):
-            if isinstance(result, Session):
-                sessions.append(result)
-            elif isinstance(result, ContractError):
-                self.add(result.violations)
-            elif isinstance(result, Exception):
-                detail = f"expected a connection; {result.__class__.__name__}: {result}"
-                self.add([Violation("delivery", NO_RUN, user.user, detail)])
-            else:
-                raise result
-        return sessions
-
-    async def finish(self, session: Session, runs: Sequence[RunChecker]) -> bool:
-        """Wait (bounded) until the runs are answered and complete; what they missed counts."""
-        missed = await session.finish_runs(runs)
-        self.add(missed)
-        return not missed
-
-    def add(self, violations: Sequence[Violation]) -> None:
-        self.found += violations
-        self.runner.judged.add(self.nodeid)
-
-    def broken(self, rule: RuleId, user: str, detail: str, seen: Sequence[str] = ()) -> None:
-        self.add([Violation(rule, NO_RUN, user, detail, tuple(seen))])
-
-    def judge(
-        self,
-        session: Session,
-        *,
-        require: Collection[str] = EVENT_TYPES,
-        dropped: bool = False,
-        judged: Callable[[RunChecker], bool] = lambda _run: True,
-    ) -> None:
-        """Judge what `session` received, once every connection has closed and settled."""
-        self.judgements.append(
-            lambda: session.demux.check(
-                schema_errors=schema_errors, require=require, dropped=dropped, judged=judged
-            )
-        )
-        self.contexts.append(session.describe)
-        self.runner.judged.add(self.nodeid)
-
-    def judge_later(self, judgement: Judgement) -> None:
-        self.judgements.append(judgement)
-        self.runner.judged.add(self.nodeid)
-
-    def verdict(self) -> list[Violation]:
-        found = list(self.found)
-        for judgement in self.judgements:
-            found += judgement()
-        return found
+def phase_of(item: pytest.Item) -> Phase:
+    return "heavy" if item.get_closest_marker(HEAVY) is not None else "timed"
 
 
 class Runner:
@@ -180,17 +88,18 @@ class Runner:
         )
         self.ledger = Ledger()
         self.slots = UserSlots()
+        self.openings = Openings()  # handshakes in flight: runs wait until there are none
         self.sessions: list[Session] = []
-        self.checks = {item.nodeid: Check(self, item.nodeid) for item in self.items}
+        self.checks = {item.nodeid: Check(self, item.nodeid, phase_of(item)) for item in self.items}
         self.judged: set[str] = set()
         self.tokens: set[str] = set()  # every token handed out: reports scrub them
         self.outcomes: dict[str, Outcome] | None = None
-        self.backend_version = "not reported"
+        self.backend_version = NOT_REPORTED
         self.record_property: Callable[[str, object], None] = lambda _name, _value: None
         self.started_at = 0.0
         self.wall = 0.0
-        self.scenario_bound = 2 * settings.run_timeout + 8 * settings.timeout + SCENARIO_SLACK
-        self.figures: list[RunFigures] = []  # every run's latency, once routing has settled
+        self.deadline = 0.0  # the latest deadline of any check so far (monotonic seconds)
+        self.figures: list[RunFigures] = []  # every timed run's latency, once routing settled
         self.latency: dict[Metric, dict[str, float | int | None]] = summarize_all([])
 
     def outcome(self, nodeid: str) -> Outcome:
@@ -206,7 +115,7 @@ class Runner:
         if unreachable is not None:
             outcomes = {nodeid: Outcome([unreachable], judged=True) for nodeid in self.checks}
         else:
-            outcomes = await self.run_scenarios()
+            outcomes = await self.run_phases()
         self.wall = time.monotonic() - began
         return outcomes
 
@@ -229,44 +138,63 @@ class Runner:
         ws.transport.abort()
         return None
 
-    async def run_scenarios(self) -> dict[str, Outcome]:
+    async def run_phases(self) -> dict[str, Outcome]:
+        """Each phase's scenarios at once, the phases one after another; then listen out, close,
+        settle, figure the timed runs' latency and judge."""
         limit = self.settings.concurrency or len(self.items) or 1
         gate = asyncio.Semaphore(limit)
-        outcomes = await asyncio.gather(*(self.run_one(item, gate) for item in self.items))
+        found: dict[str, Outcome] = {}
+        for phase in PHASES:
+            items = [item for item in self.items if phase_of(item) == phase]
+            floor = time.monotonic() + PHASE_FLOOR if phase != PHASES[0] else None
+            outcomes = await asyncio.gather(*(self.run_one(item, gate, floor) for item in items))
+            found.update({item.nodeid: o for item, o in zip(items, outcomes, strict=True)})
         await self.listen_out()
         await asyncio.gather(*(session.close() for session in self.sessions))
         settle_all([session.demux for session in self.sessions])
         self.figures = [
             run_figures(check.nodeid, run)
             for check in self.checks.values()
+            if check.phase == "timed"
             for session in check.sessions
             for run in session.demux.runs
         ]
         self.latency = summarize_all(self.figures)
-        for item, outcome in zip(self.items, outcomes, strict=True):
-            check = self.checks[item.nodeid]
+        for item in self.items:
+            check, outcome = self.checks[item.nodeid], found[item.nodeid]
             if outcome.skipped is None and outcome.crashed is None:
                 outcome.violations += check.verdict()
                 outcome.judged = item.nodeid in self.judged
                 outcome.context = "\n".join(describe() for describe in check.contexts[:3])
-        return {item.nodeid: o for item, o in zip(self.items, outcomes, strict=True)}
+        return {item.nodeid: found[item.nodeid] for item in self.items}
 
-    async def run_one(self, item: pytest.Function, gate: asyncio.Semaphore) -> Outcome:
+    def start_check(self, item: pytest.Function, floor: float | None) -> Check:
+        """The item's check, its deadline set from now: MC_RUN_TIMEOUT from its start, and in a
+        later phase no later than the phases before it ended theirs (or `floor`)."""
         check = self.checks[item.nodeid]
+        own = time.monotonic() + self.settings.run_timeout
+        check.deadline = own if floor is None else min(own, max(self.deadline, floor))
+        self.deadline = max(self.deadline, check.deadline)
+        return check
+
+    async def run_one(
+        self, item: pytest.Function, gate: asyncio.Semaphore, floor: float | None
+    ) -> Outcome:
         scenario: Scenario = item.function
         params: dict[str, Any] = dict(item.callspec.params) if hasattr(item, "callspec") else {}
         async with gate:
             began = time.monotonic()
+            check = self.start_check(item, floor)
             outcome = Outcome()
             try:
-                async with asyncio.timeout(self.scenario_bound):
+                async with asyncio.timeout(check.deadline - began + SCENARIO_SLACK):
                     await scenario(mc=check, **params)
             except ContractError as exc:
                 check.add(exc.violations)
             except AuthLimitError as exc:
                 outcome.skipped = str(exc)
             except TimeoutError:
-                detail = NOT_FINISHED.format(seconds=self.scenario_bound)
+                detail = NOT_FINISHED.format(seconds=check.deadline - began)
                 check.add([Violation("delivery", NO_RUN, "-", detail)])
             except Exception as exc:  # a bug of the check itself: say so, scrubbed
                 outcome.crashed = self.scrub(f"the check crashed: {exc.__class__.__name__}: {exc}")

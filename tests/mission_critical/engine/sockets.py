@@ -1,29 +1,57 @@
 """The suite's sockets: one WebSocket handshake, authenticated as the dialect spells it.
 
 `open_socket` presents a token by header, subprotocol or query (`[auth]` of the dialect) and
-turns every failure into a `HandshakeError` whose text never holds the token.
+turns every failure into a `HandshakeError` whose text never holds the token. Its connection
+(`TimedConnection`) notes when each message arrived, so a run's latency is the backend's and
+not how long the suite took to get round to reading it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import ssl
+import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
 from websockets.typing import Subprotocol
 
 from contract.messages import subprotocol_for
 
 if TYPE_CHECKING:
+    from websockets.protocol import Event
+
     from contract.dialect import AuthMethod, Dialect
 
 ABNORMAL_CLOSURE = 1006  # what a connection that ended without a close frame reports
+DATA_OPCODES = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 CLOSE_BOUND = 2.0  # seconds a closing handshake may take before the transport is aborted
+DOCUMENT = "A paragraph of the document the user pasted, to be summarised with one tool call. "
+
+
+class TimedConnection(ClientConnection):
+    """A client connection that notes the moment each data message's last frame is read off the
+    socket (its arrival), for the reader to take with the message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: deque[float] = deque()  # monotonic seconds, one per message not taken
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.fin and event.opcode in DATA_OPCODES:
+            self.arrivals.append(time.monotonic())
+        super().process_event(event)
+
+    def arrived(self) -> float:
+        """When the message just received arrived (now, if it was not noted)."""
+        return self.arrivals.popleft() if self.arrivals else time.monotonic()
 
 
 class HandshakeError(Exception):
@@ -78,10 +106,15 @@ def scrub(text: str, token: str | None, dialect: Dialect | None = None) -> str:
 
 
 async def open_socket(
-    endpoint: Endpoint, token: str | None, method: AuthMethod = "header"
-) -> ClientConnection:
-    """A connected socket presenting `token` by `method` (none when `token` is None)."""
+    endpoint: Endpoint,
+    token: str | None,
+    method: AuthMethod = "header",
+    bound: float | None = None,
+) -> TimedConnection:
+    """A connected socket presenting `token` by `method` (none when `token` is None), within
+    `bound` seconds (default: the endpoint's single-wait bound)."""
     dialect = endpoint.dialect
+    seconds = endpoint.timeout if bound is None else bound
     url, headers, subprotocols = endpoint.ws_url, {}, None
     if token is not None and method == "header":
         headers = {"Authorization": f"Bearer {token}"}
@@ -90,9 +123,10 @@ async def open_socket(
     elif token is not None:
         url = with_query_token(url, token, dialect.query_parameter)
     try:
-        async with asyncio.timeout(endpoint.timeout):
-            return await connect(
+        async with asyncio.timeout(seconds):
+            ws = await connect(
                 url,
+                create_connection=TimedConnection,
                 additional_headers=headers,
                 subprotocols=subprotocols,
                 ssl=endpoint.ssl_context,
@@ -108,16 +142,36 @@ async def open_socket(
         status = exc.response.status_code
         raise HandshakeError(status, f"server answered HTTP {status}") from None
     except TimeoutError:
-        raise HandshakeError(None, f"no handshake within {endpoint.timeout:g} s") from None
+        raise HandshakeError(None, f"no handshake within {seconds:g} s") from None
     except Exception as exc:
         reason = scrub(f"{exc.__class__.__name__}: {exc}", token, dialect)
         raise HandshakeError(None, reason) from None
+    assert isinstance(ws, TimedConnection)  # the class asked for above
+    return ws
+
+
+def time_left(seconds: float, deadline: float) -> float:
+    """`seconds`, or what is left until `deadline` (monotonic) when that is less; never < 0."""
+    return max(0.0, min(seconds, deadline - time.monotonic()))
 
 
 def padded_ping(size: int, ping_type: str = "ping") -> str:
     """A ping frame of exactly `size` bytes (at least the bare ping's), padded in one field."""
     head, tail = f'{{"type": "{ping_type}", "padding": "', '"}'
     return head + "x" * max(0, size - len(head) - len(tail)) + tail
+
+
+def padded_request(message: dict[str, Any], payload_key: str, text_key: str, size: int) -> str:
+    """`message` as one JSON frame, of `size` bytes when that is more than its own: its
+    `payload_key.text_key` text followed by a pasted document (plain sentences)."""
+    frame = json.dumps(message)
+    missing = size - len(frame)
+    if missing <= 0:
+        return frame
+    payload = dict(message[payload_key])
+    document = (DOCUMENT * (missing // len(DOCUMENT) + 1))[: missing - 1]
+    payload[text_key] = f"{payload[text_key]} {document}"
+    return json.dumps({**message, payload_key: payload})
 
 
 def read_close_code(ws: ClientConnection) -> int:

@@ -2,7 +2,8 @@
 
 Minted tokens carry the claims the dialect demands (`[auth.claims]`), and so do the forged,
 unsigned and expired ones: a backend must refuse those for their signature or their age, not
-for a missing claim. Tokens live in `repr=False` fields and never reach a message.
+for a missing claim. The one without `exp` is correctly signed and lacks only that claim.
+Tokens live in `repr=False` fields and never reach a message.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ AuthMode = Literal["jwt-secret", "static-tokens"]
 TOKEN_TTL = 3600.0  # seconds a minted token lives
 EXPIRED_AGO = 3600.0  # an expired token expired this long ago (well past any leeway)
 MALFORMED_TOKEN = "mc-malformed-token"  # not three dot-separated base64url parts
+NO_EXP_NEEDS_SECRET = (
+    "needs a correctly signed token without exp, which only the secret can make: set "
+    "MC_JWT_SECRET (static tokens cannot check that a backend demands exp)"
+)
 
 
 class UsageError(Exception):
@@ -100,6 +105,15 @@ class TokenSource:
     def forged(self, user: str) -> str:
         """A well-formed HS256 token for `user`, signed with a key the backend cannot know."""
         return sign_token(self.claims(user), secrets.token_urlsafe(48))
+
+    def unexpiring(self, user: str) -> str:
+        """A correctly signed token for `user` with every claim but `exp`, which the contract
+        requires; AuthLimitError in static mode (signing one needs the secret)."""
+        if self.secret is None:
+            raise AuthLimitError(NO_EXP_NEEDS_SECRET)
+        claims = self.claims(user)
+        del claims["exp"]
+        return sign_token(claims, self.secret)
 
     def expired(self, user: str) -> str:
         """A correctly signed token that has expired; AuthLimitError in static mode without one."""
