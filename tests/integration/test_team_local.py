@@ -46,9 +46,12 @@ def test_the_team_command_passes_and_leaves_no_process(tmp_path: Path, workers: 
     out = run.text()
     assert code == 0, out[-4000:]
     assert "mission-critical gate: PASSED" in out
-    assert "26 passed" in out
     assert group_gone(pid), f"the team's backend (group {pid}) outlived the run"
     summary = summary_of(run, tmp_path)
+    counts = summary["counts"]
+    assert isinstance(counts, dict)
+    assert counts["tests"] > 0  # every check the dialect has, whatever their number
+    assert counts["failures"] == counts["errors"] == counts["skipped"] == 0
     assert str(summary["backend"]).startswith("command: ")
     assert "-m uvicorn app:app --host {host} --port {port}" in str(summary["backend"])
     assert "(cwd tests/team_backend)" in str(summary["backend"])
