@@ -8,16 +8,12 @@ import dataclasses
 import json
 import re
 import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jwt
 import pytest
-import trustme
 
 from contract.dialect import load_dialect
 from refservice import __version__
@@ -31,9 +27,10 @@ from tasks.environments.staging import (
     probe_staging,
     serve_staging,
 )
-from tasks.settings import Settings, load_settings
+from tasks.settings import load_settings
 from tasks.settings.errors import ProbeError, SettingsError
 from tests.integration import nox_runs
+from tests.integration.staging_support import BOUND, SECRET, TlsFront, make_tls_front, staging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,54 +38,14 @@ if TYPE_CHECKING:
     from tests.integration.conftest import ServiceLauncher
 
 ROOT = Path(__file__).resolve().parents[2]
-PROXY = Path(__file__).with_name("tls_proxy.py")
-SECRET = "mc-staging-secret-0123456789abcdef0123456789"
-BOUND = 2.0  # STAGING_PROBE_TIMEOUT in these tests
 SLACK = 1.0  # what a bounded wait may overrun by on a loaded machine
 # A well-formed token the backend must reject: signed with a key it does not hold.
 FORGED = jwt.encode({"sub": "forged", "exp": 4102444800}, "not-the-secret" * 4, algorithm="HS256")
 
 
-@dataclass
-class TlsFront:
-    """Starts TLS proxies (certificate for 127.0.0.1 from a trustme CA) and stops them all."""
-
-    workdir: Path
-    ca_file: Path
-    chain_file: Path
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, upstream_port: int) -> int:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            port: int = listener.getsockname()[1]
-            fd = listener.fileno()
-            with (self.workdir / f"proxy-{port}.log").open("wb") as log:
-                command = [sys.executable, str(PROXY), "--fd", str(fd)]
-                command += ["--upstream-port", str(upstream_port)]
-                command += ["--cert-chain", str(self.chain_file)]
-                process = subprocess.Popen(command, pass_fds=[fd], stderr=log)
-        self.started.append(process)
-        return port
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            process.terminate()
-            try:
-                process.wait(3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(3)
-
-
 @pytest.fixture(scope="module")
 def tls_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFront]:
-    workdir = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
-        str(workdir / "chain.pem")
-    )
-    front = TlsFront(workdir, workdir / "ca.pem", workdir / "chain.pem")
+    front = make_tls_front(tmp_path_factory.mktemp("tls"))
     try:
         yield front
     finally:
@@ -100,18 +57,6 @@ def staging_port(module_refservice_launcher: ServiceLauncher, tls_front: TlsFron
     """The TLS port of a clean reference backend (shared by the module's tests)."""
     service = module_refservice_launcher.start(secret=SECRET)
     return tls_front.start(service.port)
-
-
-def staging(tmp_path: Path, port: int, ca: Path | None, **overrides: str | None) -> Settings:
-    environ: dict[str, str | None] = {
-        "STAGING_WEBSOCKET_URL": f"wss://127.0.0.1:{port}/ws",
-        "STAGING_BACKEND_URL": f"https://127.0.0.1:{port}",
-        "STAGING_JWT_SECRET": SECRET,
-        "STAGING_CA_BUNDLE": str(ca) if ca else None,
-        "STAGING_PROBE_TIMEOUT": f"{BOUND:g}",
-        **overrides,
-    }
-    return load_settings(tmp_path, {k: v for k, v in environ.items() if v is not None})
 
 
 def outcomes(results: list[ProbeResult]) -> dict[str, str]:
