@@ -18,6 +18,16 @@ SECRET = "mc-staging-secret-0123456789abcdef0123456789"
 BOUND = 2.0  # STAGING_PROBE_TIMEOUT in these tests
 
 
+@dataclass(frozen=True)
+class Waking:
+    """How a test deployment wakes: not listening, then 503s, then 429s, then serving."""
+
+    listen_after: float = 0.0  # seconds
+    unavailable_for: float = 0.0  # seconds of 503 once it listens
+    rate_limit: int = 0  # requests answered 429 after that
+    retry_after: float = 1.0  # the 429s' Retry-After, seconds
+
+
 @dataclass
 class TlsFront:
     """Starts TLS proxies (certificate for 127.0.0.1 from a trustme CA) and stops them all."""
@@ -31,13 +41,31 @@ class TlsFront:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             port: int = listener.getsockname()[1]
             fd = listener.fileno()
-            with (self.workdir / f"proxy-{port}.log").open("wb") as log:
+            with self.log_of(port).open("wb") as log:
                 command = [sys.executable, str(PROXY), "--fd", str(fd)]
                 command += ["--upstream-port", str(upstream_port)]
                 command += ["--cert-chain", str(self.chain_file)]
                 process = subprocess.Popen(command, pass_fds=[fd], stderr=log)
         self.started.append(process)
         return port
+
+    def start_waking(self, upstream_port: int, waking: Waking) -> int:
+        """A front that wakes as ``waking`` says (tls_proxy.py's second form); its port. The
+        port is free when chosen and nothing listens on it until ``listen_after`` has passed."""
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port: int = probe.getsockname()[1]
+        command = [sys.executable, str(PROXY), "--port", str(port)]
+        command += ["--upstream-port", str(upstream_port), "--cert-chain", str(self.chain_file)]
+        command += ["--listen-after", f"{waking.listen_after:g}"]
+        command += ["--unavailable-for", f"{waking.unavailable_for:g}"]
+        command += ["--rate-limit", str(waking.rate_limit)]
+        command += ["--retry-after", f"{waking.retry_after:g}"]
+        with self.log_of(port).open("wb") as log:
+            self.started.append(subprocess.Popen(command, stderr=log))
+        return port
+
+    def log_of(self, port: int) -> Path:
+        return self.workdir / f"proxy-{port}.log"
 
     def stop_all(self) -> None:
         for process in self.started:
