@@ -68,13 +68,19 @@ def test_probes_pass_against_tls_staging(
 ) -> None:
     lines: list[str] = []
     results = probe_staging(staging(tmp_path, staging_port, tls_front.ca_file), lines.append)
-    assert outcomes(results) == {"health": "pass", "handshake": "pass", "ping": "pass"}
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "pass",
+        "handshake": "pass",
+        "ping": "pass",
+    }
     assert all(0 < r.seconds < BOUND for r in results)
-    assert results[0].facts == {"backend_version": __version__}
-    assert "ping_ms" in results[2].facts
+    assert results[1].facts == {"backend_version": __version__}
+    assert "ping_ms" in results[3].facts
     table = format_probe_table(results).splitlines()
     assert table[0].split() == ["probe", "result", "time", "detail"]
     assert [row.split()[:2] for row in table[1:]] == [[p, "pass"] for p in outcomes(results)]
+    assert table[1].endswith("answered at the first try")
     assert SECRET not in "\n".join(lines)
 
 
@@ -107,8 +113,13 @@ def test_a_static_token_is_enough_and_never_shown(
     )
     lines: list[str] = []
     results = probe_staging(settings, lines.append)
-    assert outcomes(results) == {"health": "pass", "handshake": "pass", "ping": "pass"}
-    assert "static token 1 of 1" in results[1].detail
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "pass",
+        "handshake": "pass",
+        "ping": "pass",
+    }
+    assert "static token 1 of 1" in results[2].detail
     assert token not in "\n".join(lines) + format_probe_table(results) + repr(settings)
 
 
@@ -128,8 +139,13 @@ def test_an_untrusted_certificate_fails_health_and_handshake(
         STAGING_BACKEND_URL=f"https://{host}:{staging_port}",
     )
     results = probe_staging(settings, print)
-    assert outcomes(results) == {"health": "fail", "handshake": "fail", "ping": "not run"}
-    for result in results[:2]:
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "fail",
+        "handshake": "fail",
+        "ping": "not run",
+    }
+    for result in results[1:3]:
         assert result.error is not None
         assert "TLS certificate not trusted" in result.detail
         assert why in result.detail
@@ -146,8 +162,13 @@ def test_health_500_fails_the_health_probe(
     service = refservice_launcher.start("--fault", "health_fail", secret=SECRET)
     settings = staging(tmp_path, tls_front.start(service.port), tls_front.ca_file)
     results = probe_staging(settings, print)
-    assert outcomes(results) == {"health": "fail", "handshake": "pass", "ping": "pass"}
-    assert results[0].detail.startswith("HTTP 500")
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "fail",
+        "handshake": "pass",
+        "ping": "pass",
+    }
+    assert results[1].detail.startswith("HTTP 500")
     start = time.monotonic()
     with pytest.raises(ProbeError) as caught:
         serve_staging(settings, log=print, reason="test").__enter__()
@@ -174,8 +195,13 @@ def test_a_refused_handshake_fails_the_handshake_probe(
     filled = {k: v.format(port=staging_port) if v else v for k, v in overrides.items()}
     settings = staging(tmp_path, staging_port, tls_front.ca_file, **filled)
     results = probe_staging(settings, print)
-    assert outcomes(results) == {"health": "pass", "handshake": "fail", "ping": "not run"}
-    error = results[1].error
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "pass",
+        "handshake": "fail",
+        "ping": "not run",
+    }
+    error = results[2].error
     assert error is not None
     assert f"handshake refused with {seen}" in error.seen
     assert str(error).startswith("probe handshake failed at wss://127.0.0.1:")
@@ -185,6 +211,8 @@ def test_a_refused_handshake_fails_the_handshake_probe(
 
 @pytest.mark.parametrize("scheme", ["wss", "ws"])
 def test_a_server_that_never_answers_fails_within_the_bound(tmp_path: Path, scheme: str) -> None:
+    """With no wake phase (STAGING_READY_TIMEOUT=0) a silence costs one probe bound; with one,
+    it is retried until the wake bound (test_staging_wake.py)."""
     with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts or answers
         port = silent.getsockname()[1]
         http = "https" if scheme == "wss" else "http"
@@ -195,14 +223,20 @@ def test_a_server_that_never_answers_fails_within_the_bound(tmp_path: Path, sche
             STAGING_WEBSOCKET_URL=f"{scheme}://127.0.0.1:{port}/ws",
             STAGING_BACKEND_URL=f"{http}://127.0.0.1:{port}",
             STAGING_PROBE_TIMEOUT="0.5",
+            STAGING_READY_TIMEOUT="0",
         )
         start = time.monotonic()
         results = probe_staging(settings, print)
         took = time.monotonic() - start
-        assert outcomes(results) == {"health": "fail", "handshake": "fail", "ping": "not run"}
-        assert results[0].detail == "no answer within 0.5s"
-        assert results[1].detail == "no handshake response within 0.5s"
-        assert all(0.5 <= r.seconds < 0.5 + SLACK for r in results[:2])
+        assert outcomes(results) == {
+            "wake": "pass",
+            "health": "fail",
+            "handshake": "fail",
+            "ping": "not run",
+        }
+        assert results[1].detail == "no answer within 0.5s"
+        assert results[2].detail == "no handshake response within 0.5s"
+        assert all(0.5 <= r.seconds < 0.5 + SLACK for r in results[1:3])
         assert took < 1 + SLACK
         start = time.monotonic()
         with pytest.raises(ProbeError) as caught:
@@ -221,9 +255,10 @@ def test_nothing_listening_fails_fast_as_refused(tmp_path: Path) -> None:
         None,
         STAGING_WEBSOCKET_URL=f"ws://127.0.0.1:{port}/ws",
         STAGING_BACKEND_URL=f"http://127.0.0.1:{port}",
+        STAGING_READY_TIMEOUT="0",
     )
     results = probe_staging(settings, print)
-    assert [(r.outcome, r.detail) for r in results[:2]] == [("fail", "connection refused")] * 2
+    assert [(r.outcome, r.detail) for r in results[1:3]] == [("fail", "connection refused")] * 2
     assert all(r.seconds < BOUND for r in results)
 
 
