@@ -4,7 +4,7 @@
                                          | ProbeError("wake")  when it never woke in time
 
 A try runs the probes in order and stops at the first failure. While that failure is transient
-(``tasks.environments.answers``: refused, reset, no answer, HTTP 429/502/503/504) and the bound
+(``tasks.environments.failures``: refused, reset, no answer, HTTP 429/5xx) and the bound
 allows, the next try follows after a capped backoff (50 ms doubling to 0.25 s: at most four
 requests a second to a waking deployment, and one that can serve is noticed within half a
 second, the last try included), or after the Retry-After a 429 or 503 asks for. A definitive

@@ -159,8 +159,11 @@ def test_an_untrusted_certificate_fails_health_and_handshake(
 def test_health_500_fails_the_health_probe(
     tmp_path: Path, refservice_launcher: ServiceLauncher, tls_front: TlsFront
 ) -> None:
+    """A 500 may be a backend whose dependencies are still coming up, so a wake retries it
+    (and says so) until its bound; with no wake (STAGING_READY_TIMEOUT=0) it fails at once."""
     service = refservice_launcher.start("--fault", "health_fail", secret=SECRET)
-    settings = staging(tmp_path, tls_front.start(service.port), tls_front.ca_file)
+    port = tls_front.start(service.port)
+    settings = staging(tmp_path, port, tls_front.ca_file, STAGING_READY_TIMEOUT="0")
     results = probe_staging(settings, print)
     assert outcomes(results) == {
         "wake": "pass",
@@ -174,6 +177,14 @@ def test_health_500_fails_the_health_probe(
         serve_staging(settings, log=print, reason="test").__enter__()
     assert time.monotonic() - start < BOUND
     assert (caught.value.probe, caught.value.seen[:8]) == ("health", "HTTP 500")
+    woken = staging(tmp_path, port, tls_front.ca_file, STAGING_READY_TIMEOUT="1")
+    lines: list[str] = []
+    with pytest.raises(ProbeError) as caught:
+        serve_staging(woken, log=lines.append, reason="test").__enter__()
+    assert caught.value.probe == "wake"
+    assert 1 <= caught.value.waited < 1 + BOUND
+    assert 'the last answer: health: HTTP 500: {"status": "failing"}' in caught.value.seen
+    assert lines[1].startswith('staging: waking: health: HTTP 500: {"status": "failing"}, 0s of 1s')
 
 
 @pytest.mark.parametrize(
