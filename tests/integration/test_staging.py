@@ -183,8 +183,8 @@ def test_health_500_fails_the_health_probe(
         serve_staging(woken, log=lines.append, reason="test").__enter__()
     assert caught.value.probe == "wake"
     assert 1 <= caught.value.waited < 1 + BOUND
-    assert 'the last answer: health: HTTP 500: {"status": "failing"}' in caught.value.seen
-    assert lines[1].startswith('staging: waking: health: HTTP 500: {"status": "failing"}, 0s of 1s')
+    assert """the last answer: health: HTTP 500: '{"status": "failing"}'""" in caught.value.seen
+    assert lines[1].startswith("""staging: waking: health: HTTP 500: '{"status": "failing"}', 0s""")
 
 
 @pytest.mark.parametrize(
