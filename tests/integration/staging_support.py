@@ -25,6 +25,7 @@ class Waking:
     listen_after: float = 0.0  # seconds
     unavailable_for: float = 0.0  # seconds of 503 once it listens
     rate_limit: int = 0  # requests answered 429 after that
+    handshakes_from: int = 0  # 0: the first requests; N: WebSocket handshakes from the N-th on
     retry_after: float = 1.0  # the 429s' Retry-After, seconds
 
 
@@ -59,6 +60,7 @@ class TlsFront:
         command += ["--listen-after", f"{waking.listen_after:g}"]
         command += ["--unavailable-for", f"{waking.unavailable_for:g}"]
         command += ["--rate-limit", str(waking.rate_limit)]
+        command += ["--handshakes-from", str(waking.handshakes_from)]
         command += ["--retry-after", f"{waking.retry_after:g}"]
         with self.log_of(port).open("wb") as log:
             self.started.append(subprocess.Popen(command, stderr=log))
