@@ -207,3 +207,38 @@ def test_a_session_wakes_staging_judges_it_and_shows_the_wake(
     junit = next((tmp_path / "reports").glob("*.xml")).read_text()
     assert 'name="mc_phase_wake_s"' in junit
     assert SECRET not in out
+
+
+@pytest.mark.slow
+def test_a_handshake_refused_by_the_edge_under_load_is_named_as_such(
+    tmp_path: Path, backend_port: int, tls_front: TlsFront
+) -> None:
+    """A rate limit that hits two of the suite's handshakes fails the run, as it would fail two
+    users, and says what it was (not a generic handshake failure), so the team knows whether to
+    fix its backend or its limit."""
+    edge = Waking(rate_limit=2, retry_after=10, handshakes_from=30)
+    port = tls_front.start_waking(backend_port, edge)
+    done = nox_runs.run_nox(
+        tmp_path / "reports",
+        "-s",
+        "mission_critical-staging",
+        env={
+            "STAGING_WEBSOCKET_URL": f"wss://127.0.0.1:{port}/ws",
+            "STAGING_JWT_SECRET": SECRET,
+            "STAGING_CA_BUNDLE": str(tls_front.ca_file),
+        },
+        drop=("DOCKER_HOST",),
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-4000:]
+    assert "mission-critical gate: FAILED" in out
+    named = re.findall(
+        r"\[delivery\] run=- user=\S+: handshake refused with HTTP 429 \(rate limited; "
+        r"Retry-After 10\)(?: for (\d+) of (\d+) users)?; the deployment's rate limit",
+        out,
+    )
+    assert named, out[-4000:]
+    refused = sum(int(count or 1) for count, _of in named)
+    assert refused >= 2  # each refusal is counted; a check's refusals are one line
+    assert "handshake failed (HTTP 429)" not in out
+    assert SECRET not in out
