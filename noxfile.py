@@ -74,7 +74,7 @@ def docker_cleanup(session: nox.Session) -> None:
 
 @nox.session(name="probe-staging", default=False)
 def probe_staging(session: nox.Session) -> None:
-    """Run the staging probes (health, handshake, ping) alone and print a table."""
+    """Wake the staging deployment, run its probes (health, handshake, ping), print a table."""
     from tasks.environments import staging  # noqa: PLC0415 - only this session needs the probes
 
     try:
@@ -90,7 +90,7 @@ def probe_staging(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks (~17 min; `-- --quick`: a smoke run): bench/results.json, docs/benchmarks.md."""
-    _install(session, "harness", "suite", "service", "team-backend")
+    _install(session, "test")  # all of the gate, the team backend, trustme for the wake front
     session.run("python", "-m", "bench", *session.posargs)
 
 

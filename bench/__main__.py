@@ -1,5 +1,5 @@
-"""``python -m bench [--quick] [--only unavailable,readiness,load,latency,concurrency,runs,team]``:
-measure, then write.
+"""``python -m bench [--quick] [--only NAME,...]``: measure, then write. The names: unavailable,
+readiness, wake, load, latency, concurrency, runs, team.
 
 A full run writes bench/results.json and regenerates docs/benchmarks.md below its marker; with
 --only, the metrics measured replace theirs and the others are kept. --quick (fewer reps, a smoke
@@ -16,7 +16,18 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, get_args
 
-from bench import concurrency, figures, latency, load, readiness, runs, table, team, unavailable
+from bench import (
+    concurrency,
+    figures,
+    latency,
+    load,
+    readiness,
+    runs,
+    table,
+    team,
+    unavailable,
+    wake,
+)
 from bench.procs import ROOT, TMP, log
 from tasks.settings import load_settings
 from tasks.settings.errors import GateError
@@ -24,7 +35,7 @@ from tasks.settings.errors import GateError
 if TYPE_CHECKING:
     from docker import DockerClient
 
-Name = Literal["unavailable", "readiness", "load", "latency", "concurrency", "runs", "team"]
+Name = Literal["unavailable", "readiness", "wake", "load", "latency", "concurrency", "runs", "team"]
 NAMES: tuple[Name, ...] = get_args(Name)
 RESULTS = ROOT / "bench" / "results.json"
 QUICK_RESULTS = TMP / "results-quick.json"
@@ -97,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics += unavailable.measure(args.quick)
         if "readiness" in args.only:
             metrics += readiness.measure(args.quick, why_not)
+        if "wake" in args.only:
+            metrics += wake.measure(args.quick)
         if "load" in args.only:
             metrics += load.measure(args.quick)
         if "latency" in args.only:

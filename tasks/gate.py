@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +43,14 @@ class _Clock:
     def __init__(self, phases: dict[str, float]) -> None:
         self.phases = phases
 
-    def add(self, name: str, since: float) -> None:
-        self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - since
+    def add(self, name: str, since: float, *, parts: Mapping[str, float] | None = None) -> None:
+        """``name`` took from ``since`` to now, less its ``parts`` (timed phases of their own,
+        shown before it, e.g. staging's wake)."""
+        took = time.perf_counter() - since
+        for part, seconds in (parts or {}).items():
+            self.phases[part] = self.phases.get(part, 0.0) + seconds
+            took -= seconds
+        self.phases[name] = self.phases.get(name, 0.0) + max(0.0, took)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -134,7 +140,7 @@ def _run_once(
         with environments.serve(
             env, settings, python=python, log=log, reason=summary.reason
         ) as target:
-            clock.add("bring-up", started)
+            clock.add("bring-up", started, parts=target.phases)
             up = True
             summary.ws_url = redact_url(target.ws_url)
             summary.http_url = redact_url(target.http_url)
@@ -148,8 +154,11 @@ def _run_once(
         data = _take_data(summary, junit, _scrubber(secrets), ran=True)
         _conclude(summary, settings, code, junit, data)
     except GateError as exc:
-        if not up:
-            clock.add("bring-up", started)
+        if not up:  # a wake that never ended is a phase of its own, as when it ends
+            woke = (
+                {"wake": exc.waited} if isinstance(exc, ProbeError) and exc.probe == "wake" else {}
+            )
+            clock.add("bring-up", started, parts=woke)
         summary.verdict, summary.problem = "FAILED", str(exc).splitlines()[0]
         raise
     finally:

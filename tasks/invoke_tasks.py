@@ -121,7 +121,7 @@ def sweep(c: Context) -> None:
 
 @_step
 def probe(c: Context) -> None:
-    """Run the staging probes and print a table."""
+    """Wake the staging deployment, run its probes and print a table."""
     from tasks.environments import staging  # noqa: PLC0415
 
     results = staging.probe_staging(_settings(), print)

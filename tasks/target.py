@@ -27,6 +27,7 @@ class Target:
     expired_token: Secret | None = None
     ca_bundle: str | None = None
     details: dict[str, str] = field(default_factory=dict)  # e.g. compose variant, container ids
+    phases: dict[str, float] = field(default_factory=dict)  # parts of bring-up, timed (s): wake
 
     def to_env(self, settings: Settings) -> dict[str, str]:
         """The suite's variables for this target (secrets included: for the child only)."""

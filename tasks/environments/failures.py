@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -70,6 +71,32 @@ def classify_error(exc: BaseException) -> Failure:
     if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
         return classify_close(exc.rcvd.code)
     return "transient"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """The seconds a Retry-After header asks for (delta-seconds or an HTTP date, RFC 9110
+    10.2.3); None when there is none or it does not parse."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(text)
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415
+
+    try:
+        when = parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """What a transient refusal of the handshake (429, 503, ...) asked for in Retry-After."""
+    from websockets.exceptions import InvalidStatus  # noqa: PLC0415
+
+    if not isinstance(exc, InvalidStatus) or classify_error(exc) != "transient":
+        return None
+    return parse_retry_after(exc.response.headers.get("Retry-After"))
 
 
 def describe_error(exc: BaseException, hints: Hints) -> str:

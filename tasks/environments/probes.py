@@ -41,6 +41,8 @@ from tasks.environments.failures import (
     classify_error,
     classify_status,
     describe_error,
+    parse_retry_after,
+    retry_after_of,
 )
 from tasks.settings.addresses import is_loopback
 from tasks.settings.errors import ProbeError
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
     from websockets.typing import Subprotocol
 
-ProbeName = Literal["health", "handshake", "ping"]
+ProbeName = Literal["wake", "health", "handshake", "ping"]
 Outcome = Literal["pass", "fail", "not run"]
 
 PROBES: tuple[ProbeName, ...] = ("health", "handshake", "ping")
@@ -72,11 +74,17 @@ class ProbeResult:
     error: ProbeError | None = None
     facts: dict[str, str] = field(default_factory=dict)  # e.g. backend_version, ping_ms
     failure: Failure | None = None  # for a failed probe: may a later try pass?
+    retry_after: float | None = None  # seconds a transient answer's Retry-After asked for
 
     @property
     def definitive(self) -> bool:
         """A failure no later try will change (probing on would only wait out the bound)."""
         return self.failure == "definitive"
+
+    @property
+    def transient(self) -> bool:
+        """A failure a later try may change: worth another try within a bound."""
+        return self.failure == "transient"
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,28 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def _fail(
-    plan: Plan, probe: ProbeName, seen: str, waited: float, url: str, failure: Failure
+    plan: Plan,
+    probe: ProbeName,
+    seen: str,
+    waited: float,
+    url: str,
+    failure: Failure,
+    retry_after: float | None = None,
 ) -> ProbeResult:
+    if retry_after is not None:
+        seen += f" (Retry-After {retry_after:g}s)"
     safe = scrub(seen, plan.secrets)
     error = ProbeError(probe, safe, waited, redact_url(url))
-    return ProbeResult(probe, "fail", waited, safe, redact_url(url), error, failure=failure)
+    return ProbeResult(
+        probe,
+        "fail",
+        waited,
+        safe,
+        redact_url(url),
+        error,
+        failure=failure,
+        retry_after=retry_after,
+    )
 
 
 def not_run(plan: Plan, probe: ProbeName, why: str) -> ProbeResult:
@@ -120,7 +145,7 @@ def not_run(plan: Plan, probe: ProbeName, why: str) -> ProbeResult:
 
 def probe_health(plan: Plan) -> ProbeResult:
     """GET the health URL in a daemon thread, so a silent server costs the bound and no more."""
-    box: list[tuple[int, bytes] | BaseException] = []
+    box: list[_Answer | BaseException] = []
     worker = threading.Thread(
         target=_fetch_into, args=(plan, box), name="mc-staging-health", daemon=True
     )
@@ -136,13 +161,14 @@ def probe_health(plan: Plan) -> ProbeResult:
     if isinstance(answer, BaseException):
         seen = describe_error(answer, plan.hints)
         return _fail(plan, "health", seen, waited, url, classify_error(answer))
-    status, body = answer
-    text = body[:MAX_HEALTH_BYTES].decode("utf-8", errors="replace")
-    if status != 200:
+    text = answer.body[:MAX_HEALTH_BYTES].decode("utf-8", errors="replace")
+    if answer.status != 200:
         snippet = " ".join(text.split())[:120]
         said = f": {show(snippet)}" if snippet else ""
-        seen = f"HTTP {status}{said}"
-        return _fail(plan, "health", seen, waited, url, classify_status(status))
+        seen = f"HTTP {answer.status}{said}"
+        failure = classify_status(answer.status)
+        wait = parse_retry_after(answer.retry_after) if failure == "transient" else None
+        return _fail(plan, "health", seen, waited, url, failure, wait)
     try:
         document = json.loads(text)
     except ValueError:
@@ -160,7 +186,14 @@ def probe_health(plan: Plan) -> ProbeResult:
     return ProbeResult("health", "pass", waited, detail, redact_url(url), facts=facts)
 
 
-def _fetch_into(plan: Plan, box: list[tuple[int, bytes] | BaseException]) -> None:
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+    retry_after: str | None  # the Retry-After header, as sent
+
+
+def _fetch_into(plan: Plan, box: list[_Answer | BaseException]) -> None:
     from urllib.error import HTTPError  # noqa: PLC0415
     from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener  # noqa: PLC0415
 
@@ -172,10 +205,12 @@ def _fetch_into(plan: Plan, box: list[tuple[int, bytes] | BaseException]) -> Non
     )
     try:
         with build_opener(*handlers).open(request, timeout=plan.bound) as response:
-            box.append((response.status, response.read(MAX_HEALTH_BYTES + 1)))
+            body = response.read(MAX_HEALTH_BYTES + 1)
+            box.append(_Answer(response.status, body, response.headers.get("Retry-After")))
     except HTTPError as exc:
         with exc:
-            box.append((exc.code, exc.read(MAX_HEALTH_BYTES + 1)))
+            body = exc.read(MAX_HEALTH_BYTES + 1)
+            box.append(_Answer(exc.code, body, exc.headers.get("Retry-After")))
     except BaseException as exc:  # reported as the probe's verdict
         box.append(exc)
 
@@ -263,7 +298,8 @@ async def _probe_socket(plan: Plan, *, ping: bool) -> list[ProbeResult]:
             if stage != "no handshake response":
                 seen += " before the greeting"
             waited = time.monotonic() - start
-            failed = _fail(plan, "handshake", seen, waited, plan.ws_url, classify_error(exc))
+            failure, wait = classify_error(exc), retry_after_of(exc)
+            failed = _fail(plan, "handshake", seen, waited, plan.ws_url, failure, wait)
             return [failed, not_run(plan, "ping", "needs a handshake")]
         waited = time.monotonic() - start
         problem = check_greeting(raw, plan.dialect, plan.hints)

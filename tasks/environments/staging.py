@@ -1,6 +1,9 @@
-"""Staging: probe a remote deployment before judging it, then hand the suite its Target.
+"""Staging: wake a remote deployment, probe it, then hand the suite its Target.
 
-Three probes run in order (``probes``), each bounded by STAGING_PROBE_TIMEOUT and timed:
+First the wake phase (``wake``, bounded by STAGING_READY_TIMEOUT): the probes are tried until
+they pass or fail definitively, so a deployment that sleeps (and takes a minute to serve) is
+judged, not failed. Then the last try's three probes, in order (``probes``), each bounded by
+STAGING_PROBE_TIMEOUT and timed, are the verdict:
 
     health     GET <STAGING_BACKEND_URL><health path> answers 200 with a JSON object (the
                version reported where the dialect names one)
@@ -23,8 +26,16 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from tasks.environments.failures import Hints
-from tasks.environments.probes import Plan, ProbeResult, not_run, probe_health, probe_socket
+from tasks.environments.probes import (
+    PROBES,
+    Plan,
+    ProbeResult,
+    not_run,
+    probe_health,
+    probe_socket,
+)
 from tasks.environments.tokens import mint_token
+from tasks.environments.wake import wake
 from tasks.settings import Settings, read_ca_bundle
 from tasks.settings.errors import ProbeError, SettingsError
 from tasks.target import Target, redact_url
@@ -105,27 +116,42 @@ def make_tls_context(ca_pem: str | None) -> ssl.SSLContext:
 def probe_staging(
     settings: Settings, log: Log, *, stop_at_first_failure: bool = False
 ) -> list[ProbeResult]:
-    """Run every probe (or up to the first failure) and return one result per probe, in order."""
-    return run_probes(plan_probes(settings), log, stop_at_first_failure=stop_at_first_failure)
+    """Wake the deployment, then one result per probe, in order (``wake`` first). Unless
+    ``stop_at_first_failure``, a failed health probe does not stop the socket probes (the
+    table shows them all)."""
+    return run_probes(plan_probes(settings), settings, log, stop_at_first_failure)
 
 
-def run_probes(plan: Plan, log: Log, *, stop_at_first_failure: bool = False) -> list[ProbeResult]:
+def run_probes(
+    plan: Plan, settings: Settings, log: Log, stop_at_first_failure: bool = False
+) -> list[ProbeResult]:
     log(
         f"Probing staging: WebSocket={redact_url(plan.ws_url)} "
-        f"health={redact_url(plan.health_url)} (each probe bounded by {plan.bound:g}s)"
+        f"health={redact_url(plan.health_url)} (each probe bounded by {plan.bound:g}s; "
+        f"a sleeping deployment is woken for up to {settings.staging_ready_timeout:g}s)"
     )
-    results = [probe_health(plan)]
-    _log_result(log, results[0])
-    if stop_at_first_failure and results[0].outcome != "pass":
-        return [
-            *results,
-            not_run(plan, "handshake", "health failed"),
-            not_run(plan, "ping", "health failed"),
-        ]
-    for result in probe_socket(plan):
-        results.append(result)
+    try:
+        woken = wake(plan, settings.staging_ready_timeout, attempt_probes, log)
+    except ProbeError as exc:
+        row = ProbeResult("wake", "fail", exc.waited, exc.seen, exc.url, exc)
+        _log_result(log, row)
+        return [row, *(not_run(plan, probe, "not serving yet") for probe in PROBES)]
+    results = woken.results
+    if not stop_at_first_failure and results[0].outcome == "fail":
+        results = [results[0], *probe_socket(plan)]
+    row = ProbeResult("wake", "pass", woken.seconds, woken.describe(), redact_url(plan.health_url))
+    for result in (row, *results):
         _log_result(log, result)
-    return results
+    return [row, *results]
+
+
+def attempt_probes(plan: Plan) -> list[ProbeResult]:
+    """One try of every probe, in order, up to the first failure (the rest: not run)."""
+    results = [probe_health(plan)]
+    if results[0].outcome != "pass":
+        why = "health failed"
+        return [*results, not_run(plan, "handshake", why), not_run(plan, "ping", why)]
+    return [*results, *probe_socket(plan)]
 
 
 def _log_result(log: Log, result: ProbeResult) -> None:
@@ -166,18 +192,21 @@ def format_seconds(seconds: float) -> str:
 
 @contextmanager
 def serve_staging(settings: Settings, *, log: Log, reason: str) -> Iterator[Target]:
-    """Probe staging (a failed probe raises ProbeError), then yield its Target; no teardown."""
+    """Wake the deployment and probe it (a failed probe raises ProbeError), then yield its
+    Target; no teardown."""
     plan = plan_probes(settings)
-    results = run_probes(plan, log, stop_at_first_failure=True)
+    results = run_probes(plan, settings, log, stop_at_first_failure=True)
     failure = first_failure(results)
     if failure is not None:
         raise failure
-    facts = {key: value for r in results for key, value in r.facts.items()}
+    woken, probes = results[0], results[1:]
+    facts = {key: value for r in probes for key, value in r.facts.items()}
     details = {
         "health_url": redact_url(plan.health_url),
         "auth": plan.auth,
         "tls": _describe_tls(plan, settings),
-        **{f"probe_{r.probe}_s": f"{r.seconds:.3f}" for r in results},
+        "wake": woken.detail,
+        **{f"probe_{r.probe}_s": f"{r.seconds:.3f}" for r in probes},
     }
     if "backend_version" in facts:
         details["version"] = facts["backend_version"]
@@ -192,6 +221,7 @@ def serve_staging(settings: Settings, *, log: Log, reason: str) -> Iterator[Targ
         expired_token=settings.staging_expired_token,
         ca_bundle=ca_bundle_path(settings),
         details=details,
+        phases={"wake": woken.seconds},
     )
 
 

@@ -114,6 +114,7 @@ KEYS: dict[str, Key] = {
     "STAGING_CA_BUNDLE": Key("staging", _optional_text, "", "CA file for wss://"),
     "STAGING_ALLOW_INSECURE_WS": Key("staging", _bool, "false", "allow ws:// to a remote host"),
     "STAGING_PROBE_TIMEOUT": Key("staging", _number(0.1, 600), "5", "bound of each probe"),
+    "STAGING_READY_TIMEOUT": Key("staging", _number(0, 3600), "90", "bound of the wake phase"),
     "USE_STAGING_FALLBACK": Key("staging", _bool, "false", "auto may judge staging"),
     "USE_STAGING_SERVICES": Key("staging", _bool, "false", "legacy: go straight to staging"),
     "TEST_MODE": Key(

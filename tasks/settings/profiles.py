@@ -105,6 +105,7 @@ class Settings:
     staging_ca_bundle: str | None
     staging_allow_insecure_ws: bool
     staging_probe_timeout: float
+    staging_ready_timeout: float
     use_staging_fallback: bool
     use_staging_services: bool
     test_mode: str

@@ -8,16 +8,12 @@ import dataclasses
 import json
 import re
 import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jwt
 import pytest
-import trustme
 
 from contract.dialect import load_dialect
 from refservice import __version__
@@ -31,9 +27,10 @@ from tasks.environments.staging import (
     probe_staging,
     serve_staging,
 )
-from tasks.settings import Settings, load_settings
+from tasks.settings import load_settings
 from tasks.settings.errors import ProbeError, SettingsError
 from tests.integration import nox_runs
+from tests.integration.staging_support import BOUND, SECRET, TlsFront, make_tls_front, staging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,54 +38,14 @@ if TYPE_CHECKING:
     from tests.integration.conftest import ServiceLauncher
 
 ROOT = Path(__file__).resolve().parents[2]
-PROXY = Path(__file__).with_name("tls_proxy.py")
-SECRET = "mc-staging-secret-0123456789abcdef0123456789"
-BOUND = 2.0  # STAGING_PROBE_TIMEOUT in these tests
 SLACK = 1.0  # what a bounded wait may overrun by on a loaded machine
 # A well-formed token the backend must reject: signed with a key it does not hold.
 FORGED = jwt.encode({"sub": "forged", "exp": 4102444800}, "not-the-secret" * 4, algorithm="HS256")
 
 
-@dataclass
-class TlsFront:
-    """Starts TLS proxies (certificate for 127.0.0.1 from a trustme CA) and stops them all."""
-
-    workdir: Path
-    ca_file: Path
-    chain_file: Path
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, upstream_port: int) -> int:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            port: int = listener.getsockname()[1]
-            fd = listener.fileno()
-            with (self.workdir / f"proxy-{port}.log").open("wb") as log:
-                command = [sys.executable, str(PROXY), "--fd", str(fd)]
-                command += ["--upstream-port", str(upstream_port)]
-                command += ["--cert-chain", str(self.chain_file)]
-                process = subprocess.Popen(command, pass_fds=[fd], stderr=log)
-        self.started.append(process)
-        return port
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            process.terminate()
-            try:
-                process.wait(3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(3)
-
-
 @pytest.fixture(scope="module")
 def tls_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFront]:
-    workdir = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
-        str(workdir / "chain.pem")
-    )
-    front = TlsFront(workdir, workdir / "ca.pem", workdir / "chain.pem")
+    front = make_tls_front(tmp_path_factory.mktemp("tls"))
     try:
         yield front
     finally:
@@ -102,18 +59,6 @@ def staging_port(module_refservice_launcher: ServiceLauncher, tls_front: TlsFron
     return tls_front.start(service.port)
 
 
-def staging(tmp_path: Path, port: int, ca: Path | None, **overrides: str | None) -> Settings:
-    environ: dict[str, str | None] = {
-        "STAGING_WEBSOCKET_URL": f"wss://127.0.0.1:{port}/ws",
-        "STAGING_BACKEND_URL": f"https://127.0.0.1:{port}",
-        "STAGING_JWT_SECRET": SECRET,
-        "STAGING_CA_BUNDLE": str(ca) if ca else None,
-        "STAGING_PROBE_TIMEOUT": f"{BOUND:g}",
-        **overrides,
-    }
-    return load_settings(tmp_path, {k: v for k, v in environ.items() if v is not None})
-
-
 def outcomes(results: list[ProbeResult]) -> dict[str, str]:
     return {r.probe: r.outcome for r in results}
 
@@ -123,13 +68,19 @@ def test_probes_pass_against_tls_staging(
 ) -> None:
     lines: list[str] = []
     results = probe_staging(staging(tmp_path, staging_port, tls_front.ca_file), lines.append)
-    assert outcomes(results) == {"health": "pass", "handshake": "pass", "ping": "pass"}
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "pass",
+        "handshake": "pass",
+        "ping": "pass",
+    }
     assert all(0 < r.seconds < BOUND for r in results)
-    assert results[0].facts == {"backend_version": __version__}
-    assert "ping_ms" in results[2].facts
+    assert results[1].facts == {"backend_version": __version__}
+    assert "ping_ms" in results[3].facts
     table = format_probe_table(results).splitlines()
     assert table[0].split() == ["probe", "result", "time", "detail"]
     assert [row.split()[:2] for row in table[1:]] == [[p, "pass"] for p in outcomes(results)]
+    assert table[1].endswith("answered at the first try")
     assert SECRET not in "\n".join(lines)
 
 
@@ -162,8 +113,13 @@ def test_a_static_token_is_enough_and_never_shown(
     )
     lines: list[str] = []
     results = probe_staging(settings, lines.append)
-    assert outcomes(results) == {"health": "pass", "handshake": "pass", "ping": "pass"}
-    assert "static token 1 of 1" in results[1].detail
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "pass",
+        "handshake": "pass",
+        "ping": "pass",
+    }
+    assert "static token 1 of 1" in results[2].detail
     assert token not in "\n".join(lines) + format_probe_table(results) + repr(settings)
 
 
@@ -183,8 +139,13 @@ def test_an_untrusted_certificate_fails_health_and_handshake(
         STAGING_BACKEND_URL=f"https://{host}:{staging_port}",
     )
     results = probe_staging(settings, print)
-    assert outcomes(results) == {"health": "fail", "handshake": "fail", "ping": "not run"}
-    for result in results[:2]:
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "fail",
+        "handshake": "fail",
+        "ping": "not run",
+    }
+    for result in results[1:3]:
         assert result.error is not None
         assert "TLS certificate not trusted" in result.detail
         assert why in result.detail
@@ -198,16 +159,32 @@ def test_an_untrusted_certificate_fails_health_and_handshake(
 def test_health_500_fails_the_health_probe(
     tmp_path: Path, refservice_launcher: ServiceLauncher, tls_front: TlsFront
 ) -> None:
+    """A 500 may be a backend whose dependencies are still coming up, so a wake retries it
+    (and says so) until its bound; with no wake (STAGING_READY_TIMEOUT=0) it fails at once."""
     service = refservice_launcher.start("--fault", "health_fail", secret=SECRET)
-    settings = staging(tmp_path, tls_front.start(service.port), tls_front.ca_file)
+    port = tls_front.start(service.port)
+    settings = staging(tmp_path, port, tls_front.ca_file, STAGING_READY_TIMEOUT="0")
     results = probe_staging(settings, print)
-    assert outcomes(results) == {"health": "fail", "handshake": "pass", "ping": "pass"}
-    assert results[0].detail.startswith("HTTP 500")
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "fail",
+        "handshake": "pass",
+        "ping": "pass",
+    }
+    assert results[1].detail.startswith("HTTP 500")
     start = time.monotonic()
     with pytest.raises(ProbeError) as caught:
         serve_staging(settings, log=print, reason="test").__enter__()
     assert time.monotonic() - start < BOUND
     assert (caught.value.probe, caught.value.seen[:8]) == ("health", "HTTP 500")
+    woken = staging(tmp_path, port, tls_front.ca_file, STAGING_READY_TIMEOUT="1")
+    lines: list[str] = []
+    with pytest.raises(ProbeError) as caught:
+        serve_staging(woken, log=lines.append, reason="test").__enter__()
+    assert caught.value.probe == "wake"
+    assert 1 <= caught.value.waited < 1 + BOUND
+    assert """the last answer: health: HTTP 500: '{"status": "failing"}'""" in caught.value.seen
+    assert lines[1].startswith("""staging: waking: health: HTTP 500: '{"status": "failing"}', 0s""")
 
 
 @pytest.mark.parametrize(
@@ -229,8 +206,13 @@ def test_a_refused_handshake_fails_the_handshake_probe(
     filled = {k: v.format(port=staging_port) if v else v for k, v in overrides.items()}
     settings = staging(tmp_path, staging_port, tls_front.ca_file, **filled)
     results = probe_staging(settings, print)
-    assert outcomes(results) == {"health": "pass", "handshake": "fail", "ping": "not run"}
-    error = results[1].error
+    assert outcomes(results) == {
+        "wake": "pass",
+        "health": "pass",
+        "handshake": "fail",
+        "ping": "not run",
+    }
+    error = results[2].error
     assert error is not None
     assert f"handshake refused with {seen}" in error.seen
     assert str(error).startswith("probe handshake failed at wss://127.0.0.1:")
@@ -240,6 +222,8 @@ def test_a_refused_handshake_fails_the_handshake_probe(
 
 @pytest.mark.parametrize("scheme", ["wss", "ws"])
 def test_a_server_that_never_answers_fails_within_the_bound(tmp_path: Path, scheme: str) -> None:
+    """With no wake phase (STAGING_READY_TIMEOUT=0) a silence costs one probe bound; with one,
+    it is retried until the wake bound (test_staging_wake.py)."""
     with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts or answers
         port = silent.getsockname()[1]
         http = "https" if scheme == "wss" else "http"
@@ -250,14 +234,20 @@ def test_a_server_that_never_answers_fails_within_the_bound(tmp_path: Path, sche
             STAGING_WEBSOCKET_URL=f"{scheme}://127.0.0.1:{port}/ws",
             STAGING_BACKEND_URL=f"{http}://127.0.0.1:{port}",
             STAGING_PROBE_TIMEOUT="0.5",
+            STAGING_READY_TIMEOUT="0",
         )
         start = time.monotonic()
         results = probe_staging(settings, print)
         took = time.monotonic() - start
-        assert outcomes(results) == {"health": "fail", "handshake": "fail", "ping": "not run"}
-        assert results[0].detail == "no answer within 0.5s"
-        assert results[1].detail == "no handshake response within 0.5s"
-        assert all(0.5 <= r.seconds < 0.5 + SLACK for r in results[:2])
+        assert outcomes(results) == {
+            "wake": "pass",
+            "health": "fail",
+            "handshake": "fail",
+            "ping": "not run",
+        }
+        assert results[1].detail == "no answer within 0.5s"
+        assert results[2].detail == "no handshake response within 0.5s"
+        assert all(0.5 <= r.seconds < 0.5 + SLACK for r in results[1:3])
         assert took < 1 + SLACK
         start = time.monotonic()
         with pytest.raises(ProbeError) as caught:
@@ -276,9 +266,10 @@ def test_nothing_listening_fails_fast_as_refused(tmp_path: Path) -> None:
         None,
         STAGING_WEBSOCKET_URL=f"ws://127.0.0.1:{port}/ws",
         STAGING_BACKEND_URL=f"http://127.0.0.1:{port}",
+        STAGING_READY_TIMEOUT="0",
     )
     results = probe_staging(settings, print)
-    assert [(r.outcome, r.detail) for r in results[:2]] == [("fail", "connection refused")] * 2
+    assert [(r.outcome, r.detail) for r in results[1:3]] == [("fail", "connection refused")] * 2
     assert all(r.seconds < BOUND for r in results)
 
 

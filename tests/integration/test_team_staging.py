@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tasks.environments.local.process import stop_group
+from tests.integration.staging_support import SECRET, TlsFront
 from tests.integration.team_backend import FAULT_RULE, start_team_backend
-from tests.integration.test_staging import SECRET, TlsFront, run_nox, tls_front
+from tests.integration.test_staging import run_nox, tls_front
 
 __all__ = ["tls_front"]  # a fixture, used by name
 

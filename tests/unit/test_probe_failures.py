@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from email.utils import formatdate
 from urllib.error import URLError
 
 import pytest
@@ -20,13 +21,16 @@ from tasks.environments.failures import (
     classify_error,
     classify_status,
     describe_error,
+    parse_retry_after,
+    retry_after_of,
 )
 
 HINTS = Hints(rejected="check MC_TEST_SECRET", untrusted="name it in MC_TEST_CA")
 
 
-def status(code: int) -> InvalidStatus:
-    return InvalidStatus(Response(code, "x", Headers()))
+def status(code: int, retry_after: str | None = None) -> InvalidStatus:
+    headers = Headers(**({"Retry-After": retry_after} if retry_after is not None else {}))
+    return InvalidStatus(Response(code, "x", headers))
 
 
 def closed(code: int | None) -> ConnectionClosedError:
@@ -90,3 +94,31 @@ def test_health_statuses(code: int, failure: Failure) -> None:
 )  # fmt: skip
 def test_close_codes(code: int, failure: Failure) -> None:
     assert classify_close(code) == failure
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("10", 10.0),
+        (" 0 ", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        (formatdate(1_000_030.0, usegmt=True), 30.0),
+        (formatdate(999_000.0, usegmt=True), 0.0),  # a date in the past: no wait
+    ],
+    ids=["seconds", "zero", "absent", "empty", "garbage", "negative", "date", "past-date"],
+)
+def test_retry_after_in_seconds_or_as_a_date(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=1_000_000.0) == seconds
+
+
+@pytest.mark.parametrize(
+    ("error", "seconds"),
+    [(status(429, "10"), 10.0), (status(503, "2"), 2.0), (status(503), None),
+     (status(401, "10"), None), (ConnectionRefusedError(), None)],
+    ids=["429", "503", "503-without", "401-is-definitive", "not-an-answer"],
+)  # fmt: skip
+def test_what_a_transient_refusal_asks_to_wait(error: BaseException, seconds: float | None) -> None:
+    assert retry_after_of(error) == seconds

@@ -15,6 +15,7 @@ from contract.rules import EVENT_TYPES, NO_RUN, Violation
 
 from .client import ContractError, Session
 from .event_schemas import schema_errors
+from .sockets import EDGE_HINT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -94,12 +95,17 @@ class Check:
         return session
 
     async def connect_all(self, users: Sequence[Credential]) -> list[Session]:
-        """A connection per user, opened at once; what failed to open is a violation."""
+        """A connection per user, opened at once; what failed to open is a violation. Refusals
+        by the deployment's edge (429, 502-504) are one violation per answer, with their count:
+        `handshake refused with HTTP 429 (rate limited; Retry-After 10) for 1 of 25 users`."""
         results = await asyncio.gather(*(self.connect(u) for u in users), return_exceptions=True)
         sessions = []
+        refused: dict[str, list[str]] = {}  # the refusal, as said -> the users it refused
         for user, result in zip(users, results, strict=True):
             if isinstance(result, Session):
                 sessions.append(result)
+            elif isinstance(result, ContractError) and result.refused is not None:
+                refused.setdefault(result.refused.refusal(), []).append(user.user)
             elif isinstance(result, ContractError):
                 self.add(result.violations)
             elif isinstance(result, Exception):
@@ -107,6 +113,9 @@ class Check:
                 self.add([Violation("delivery", NO_RUN, user.user, detail)])
             else:
                 raise result
+        for refusal, whom in refused.items():
+            detail = f"{refusal} for {len(whom)} of {len(users)} users; {EDGE_HINT}"
+            self.broken("delivery", whom[0], detail)
         return sessions
 
     async def finish(self, session: Session, runs: Sequence[RunChecker]) -> bool:

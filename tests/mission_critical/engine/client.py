@@ -42,6 +42,7 @@ from .bounds import least_left, why_unfinished
 from .slots import Openings, UserSlots
 from .sockets import (
     CLOSE_BOUND,
+    EDGE_HINT,
     Endpoint,
     HandshakeError,
     TimedConnection,
@@ -65,10 +66,16 @@ RAW_LIMIT = 2000  # characters of a frame kept for the report
 class ContractError(Exception):
     """A scenario found broken rules; the message is one `[rule] ...` line per violation."""
 
-    def __init__(self, violations: Sequence[Violation], context: str = "") -> None:
+    def __init__(
+        self,
+        violations: Sequence[Violation],
+        context: str = "",
+        refused: HandshakeError | None = None,  # the edge's refusal that caused it, if one did
+    ) -> None:
         super().__init__(format_violations(violations))
         self.violations = tuple(violations)
         self.context = context
+        self.refused = refused
 
     def __str__(self) -> str:
         text = format_violations(self.violations)
@@ -153,7 +160,10 @@ class Session:
                 ws = await open_socket(endpoint, token, method, bound)
             except HandshakeError as exc:
                 detail = f"expected a connection with a valid token ({method}); {exc}"
-                raise ContractError([Violation(rule, NO_RUN, user, detail)]) from None
+                if exc.edge:
+                    detail = f"{exc}; {EDGE_HINT}"
+                refused = exc if exc.edge else None
+                raise ContractError([Violation(rule, NO_RUN, user, detail)], "", refused) from None
             session = cls(ws, user, endpoint, ledger, slots, deadline, openings)
             try:
                 await session.read_greeting(method, token, rule)

@@ -54,15 +54,45 @@ class TimedConnection(ClientConnection):
         return self.arrivals.popleft() if self.arrivals else time.monotonic()
 
 
-class HandshakeError(Exception):
-    """No WebSocket connection: `status` is the HTTP answer, None when there was none."""
+# What a deployment's rate limit or its edge (a load balancer, a platform's router) answers when
+# it sheds load: not the backend's verdict on the token, and named as such.
+EDGE_HINT = (
+    "the deployment's rate limit or its edge refused the gate's user, as it would a real one: "
+    "raise the limit for the gate's users (MC_USERS of them at once), or fix what sheds the load"
+)
+EDGE_ANSWERS = {
+    429: "rate limited",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
 
-    def __init__(self, status: int | None, reason: str) -> None:
+
+class HandshakeError(Exception):
+    """No WebSocket connection: `status` is the HTTP answer, None when there was none;
+    `retry_after` the Retry-After header of a refusal, as sent."""
+
+    def __init__(self, status: int | None, reason: str, retry_after: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
+
+    @property
+    def edge(self) -> bool:
+        """Refused by the deployment's rate limit or its edge shedding load (429, 502-504)."""
+        return self.status in EDGE_ANSWERS
+
+    def refusal(self) -> str:
+        """`handshake refused with HTTP 429 (rate limited; Retry-After 10)`."""
+        meaning = EDGE_ANSWERS.get(self.status or 0, "refused")
+        wait = self.retry_after if self.retry_after and self.retry_after.isprintable() else ""
+        asked = f"; Retry-After {wait[:40]}" if wait else ""
+        return f"handshake refused with HTTP {self.status} ({meaning}{asked})"
 
     def __str__(self) -> str:
+        if self.edge:
+            return self.refusal()
         answer = f"HTTP {self.status}" if self.status is not None else "no HTTP answer"
         return f"handshake failed ({answer}): {self.reason}"
 
@@ -140,7 +170,8 @@ async def open_socket(
             )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        raise HandshakeError(status, f"server answered HTTP {status}") from None
+        retry_after = exc.response.headers.get("Retry-After")
+        raise HandshakeError(status, f"server answered HTTP {status}", retry_after) from None
     except TimeoutError:
         raise HandshakeError(None, f"no handshake within {seconds:g} s") from None
     except Exception as exc:
