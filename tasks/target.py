@@ -25,6 +25,7 @@ class Target:
     jwt_secret: Secret | None = None
     tokens: tuple[Secret, ...] = ()
     expired_token: Secret | None = None
+    no_exp_token: Secret | None = None
     ca_bundle: str | None = None
     details: dict[str, str] = field(default_factory=dict)  # e.g. compose variant, container ids
     phases: dict[str, float] = field(default_factory=dict)  # parts of bring-up, timed (s): wake
@@ -44,11 +45,13 @@ class Target:
             env["MC_TOKENS"] = ",".join(t.reveal() for t in self.tokens)
         if self.expired_token:
             env["MC_EXPIRED_TOKEN"] = self.expired_token.reveal()
+        if self.no_exp_token:
+            env["MC_NO_EXP_TOKEN"] = self.no_exp_token.reveal()
         if self.ca_bundle:
             env["MC_CA_BUNDLE"] = self.ca_bundle
         return env
 
     def secrets(self) -> list[str]:
         """The secret values this target hands the suite, for scrubbing its output."""
-        held = (self.jwt_secret, *self.tokens, self.expired_token)
+        held = (self.jwt_secret, *self.tokens, self.expired_token, self.no_exp_token)
         return [value.reveal() for value in held if value is not None]

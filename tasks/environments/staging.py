@@ -53,7 +53,7 @@ HINTS = Hints(
 CONFIGURED = "Configured for staging testing: WebSocket={url}"
 NO_AUTH = "staging needs STAGING_JWT_SECRET (to mint tokens) or STAGING_TOKENS (static tokens)"
 UNSET = "not set in .env.staging, .env or the environment"
-UNUSED = "; STAGING_TOKENS and STAGING_EXPIRED_TOKEN are unused: the secret wins"
+UNUSED = "; STAGING_TOKENS and the refused tokens given beside them are unused: the secret wins"
 
 
 # ---- plan ---------------------------------------------------------------------------------------
@@ -69,7 +69,8 @@ def plan_probes(settings: Settings) -> Plan:
     if settings.staging_jwt_secret:
         token = mint_token(settings.staging_jwt_secret.reveal(), PROBE_SUBJECT, dialect=dialect)
         auth = f"HS256 token minted from STAGING_JWT_SECRET (sub={PROBE_SUBJECT})"
-        if settings.staging_tokens or settings.staging_expired_token:
+        given = (settings.staging_expired_token, settings.staging_no_exp_token)
+        if settings.staging_tokens or any(given):
             auth += UNUSED
     elif settings.staging_tokens:
         token = settings.staging_tokens[0].reveal()
@@ -219,6 +220,7 @@ def serve_staging(settings: Settings, *, log: Log, reason: str) -> Iterator[Targ
         jwt_secret=settings.staging_jwt_secret,
         tokens=settings.staging_tokens,
         expired_token=settings.staging_expired_token,
+        no_exp_token=settings.staging_no_exp_token,
         ca_bundle=ca_bundle_path(settings),
         details=details,
         phases={"wake": woken.seconds},

@@ -21,6 +21,7 @@ from tasks.settings.values import count_or_all as _count_or_all
 from tasks.settings.values import env_list
 from tasks.settings.values import expired_token as _expired_token
 from tasks.settings.values import host as _host
+from tasks.settings.values import no_exp_token as _no_exp_token
 from tasks.settings.values import number as _number
 from tasks.settings.values import optional as _optional
 from tasks.settings.values import optional_text as _optional_text
@@ -111,6 +112,9 @@ KEYS: dict[str, Key] = {
     "STAGING_EXPIRED_TOKEN": Key(
         "staging", _expired_token("STAGING_EXPIRED_TOKEN"), "", "an expired JWT", secret=True
     ),
+    "STAGING_NO_EXP_TOKEN": Key(
+        "staging", _no_exp_token("STAGING_NO_EXP_TOKEN"), "", "a JWT without exp", secret=True
+    ),
     "STAGING_CA_BUNDLE": Key("staging", _optional_text, "", "CA file for wss://"),
     "STAGING_ALLOW_INSECURE_WS": Key("staging", _bool, "false", "allow ws:// to a remote host"),
     "STAGING_PROBE_TIMEOUT": Key("staging", _number(0.1, 600), "5", "bound of each probe"),
@@ -134,6 +138,7 @@ SET_BY_THE_GATE: dict[str, str] = {
     "MC_HTTP_URL": "the gate sets it with MC_WS_URL; for staging set STAGING_BACKEND_URL",
     "MC_TOKENS": "set STAGING_TOKENS instead (the gate passes them on)",
     "MC_EXPIRED_TOKEN": "set STAGING_EXPIRED_TOKEN instead (the gate passes it on)",
+    "MC_NO_EXP_TOKEN": "set STAGING_NO_EXP_TOKEN instead (the gate passes it on)",
     "MC_CA_BUNDLE": "set STAGING_CA_BUNDLE instead (the gate passes it on)",
     "MC_REPORT_DATA": "the gate has the suite write it next to the JUnit report: set MC_REPORT_DIR",
     "MC_ENV": _CHOSEN,

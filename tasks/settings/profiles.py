@@ -102,6 +102,7 @@ class Settings:
     staging_jwt_secret: Secret | None
     staging_tokens: tuple[Secret, ...]
     staging_expired_token: Secret | None
+    staging_no_exp_token: Secret | None
     staging_ca_bundle: str | None
     staging_allow_insecure_ws: bool
     staging_probe_timeout: float

@@ -322,6 +322,20 @@ def tokens(key: str) -> Callable[[str], tuple[Secret, ...]]:
     return parse
 
 
+def no_exp_token(key: str) -> Callable[[str], Secret | None]:
+    """One JWT without an ``exp`` claim, for the checks that a backend refuses such a token."""
+
+    def parse(raw: str) -> Secret | None:
+        token = raw.strip()
+        if not token:
+            return None
+        if "exp" in read_claims(token, key):
+            raise ValueError(f"{key} has an 'exp' claim: it must be a token without one")
+        return Secret(token)
+
+    return parse
+
+
 def expired_token(key: str) -> Callable[[str], Secret | None]:
     """One JWT that has expired (its ``exp`` is in the past), for the expired-token checks."""
 

@@ -94,7 +94,7 @@ NOT_JUDGED_YET = ("ag-ui",)  # the sse transport: a usage error until the suite 
 SHAPES = {"reference": ("flat", "data"), "netra": ("flat",)}
 
 Backend = Literal["refservice", "unreachable", "silent"]
-Auth = Literal["secret", "static"]
+Auth = Literal["secret", "static", "static-complete"]  # complete: every token a check may need
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,9 @@ CLEAN = [
     for dialect in DIALECTS
     for shape in SHAPES[dialect]
 ]
+# A team without the backend's secret that was given every kind of token a check needs (as
+# many users as MC_USERS, an expired one, one without exp): nothing skips, everything passes.
+CLEAN += [Case(f"{d}-static-complete", dialect=d, auth="static-complete") for d in DIALECTS]
 FAULTS = [
     Case(f"{dialect}-{fault}", ("--fault", fault), dialect, rule, 1, f"[{rule}]")
     for dialect in DIALECTS
@@ -178,15 +181,24 @@ def closed_port() -> int:
     return port
 
 
-def static_tokens(secret: str, dialect: str) -> str:
+def static_tokens(
+    secret: str, dialect: str, users: int = STATIC_USERS, expires_in: float = 600
+) -> str:
     """Tokens as the dialect's auth service would issue them (claims filled in by the contract)."""
     spelled = load_dialect(dialect)
     now = time.time()
     claims = [
-        minted_claims(spelled, f"selftest-static-{i}", now=now, expires_in=600)
-        for i in range(STATIC_USERS)
+        minted_claims(spelled, f"selftest-static-{i}", now=now, expires_in=expires_in)
+        for i in range(users)
     ]
     return ",".join(jwt.encode(claim, secret, algorithm="HS256") for claim in claims)
+
+
+def no_exp_token(secret: str, dialect: str) -> str:
+    """A token the auth service signed, but without `exp`: the backend must refuse it."""
+    claims = minted_claims(load_dialect(dialect), "selftest-no-exp", now=time.time(), expires_in=1)
+    del claims["exp"]
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def suite_env(ws_url: str, secret: str, case: Case) -> dict[str, str]:
@@ -201,8 +213,12 @@ def suite_env(ws_url: str, secret: str, case: Case) -> dict[str, str]:
     env["MC_CONTRACT"] = case.dialect
     if case.auth == "secret":
         env["MC_JWT_SECRET"] = secret
-    else:
+    elif case.auth == "static":
         env["MC_TOKENS"] = static_tokens(secret, case.dialect)
+    else:  # a team without the secret that was given every kind of token: nothing skips
+        env["MC_TOKENS"] = static_tokens(secret, case.dialect, int(SUITE_ENV["MC_USERS"]))
+        env["MC_EXPIRED_TOKEN"] = static_tokens(secret, case.dialect, 1, expires_in=-3600)
+        env["MC_NO_EXP_TOKEN"] = no_exp_token(secret, case.dialect)
     env.update(case.env)
     return env
 

@@ -272,6 +272,7 @@ def test_secrets_are_masked_everywhere_but_reveal(tmp_path: Path) -> None:
         "STAGING_JWT_SECRET",
         "STAGING_TOKENS",
         "STAGING_EXPIRED_TOKEN",
+        "STAGING_NO_EXP_TOKEN",
     ]
     assert settings.staging_jwt_secret is not None
     assert settings.staging_jwt_secret.reveal() == secret

@@ -278,15 +278,34 @@ def test_the_expired_token_must_have_expired(tmp_path: Path, value: str, says: s
     )
 
 
+NO_EXP = [
+    ("has-exp", token("u", NOW + 60), "has an 'exp' claim"),
+    ("no-sub", jwt.encode({"iat": NOW}, "k" * 32, algorithm="HS256"), "has no string 'sub'"),
+    ("not-a-jwt", "abc", "STAGING_NO_EXP_TOKEN is not a JWT"),
+]
+
+
+@pytest.mark.parametrize(("value", "says"), [r[1:] for r in NO_EXP], ids=[r[0] for r in NO_EXP])
+def test_the_no_exp_token_has_no_exp(tmp_path: Path, value: str, says: str) -> None:
+    error = refused(tmp_path, {"STAGING_NO_EXP_TOKEN": value})
+    assert (error.key, says in error.problem, value in str(error)) == (
+        "STAGING_NO_EXP_TOKEN",
+        True,
+        False,
+    )
+
+
 def test_valid_tokens_and_an_expired_one_are_accepted(tmp_path: Path) -> None:
     unsigned = f"{b64({'alg': 'none'})}.{b64({'sub': 'u3'})}."  # what the suite forges, too
     environ = {
         "STAGING_TOKENS": f"{token('u1')},{token('u2')},{unsigned}",
         "STAGING_EXPIRED_TOKEN": token("u1", NOW - 60),
+        "STAGING_NO_EXP_TOKEN": jwt.encode({"sub": "u1"}, "k" * 32, algorithm="HS256"),
     }
     settings = load_settings(tmp_path, environ)
     assert len(settings.staging_tokens) == 3
     assert settings.staging_expired_token is not None
+    assert settings.staging_no_exp_token is not None
 
 
 # ---- rule 4: the suite's own variables ----------------------------------------------------------

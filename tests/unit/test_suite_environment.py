@@ -86,3 +86,16 @@ def test_static_tokens_give_as_many_users_as_tokens() -> None:
         settings.tokens.users(4, "x")
     with pytest.raises(AuthLimitError, match="MC_EXPIRED_TOKEN"):
         settings.tokens.expired("someone")
+    with pytest.raises(AuthLimitError, match="MC_NO_EXP_TOKEN"):
+        settings.tokens.unexpiring("someone")
+
+
+def test_static_tokens_bring_their_token_without_exp() -> None:
+    source = TokenSource("jwt-secret", "s", load_dialect(), secret="k" * 40)
+    (user,) = source.users(1, "t")
+    unexpiring = source.unexpiring("someone")
+    environ = {**TARGET, "MC_JWT_SECRET": "", "MC_TOKENS": user.token}
+    settings = read_settings({**environ, "MC_NO_EXP_TOKEN": unexpiring})
+    assert settings.tokens.unexpiring("anyone") == unexpiring
+    with pytest.raises(UsageError, match="MC_NO_EXP_TOKEN has an 'exp' claim"):
+        read_settings({**environ, "MC_NO_EXP_TOKEN": user.token})

@@ -130,6 +130,7 @@ def test_to_env_sets_every_suite_variable_and_nothing_else(tmp_path: Path) -> No
         jwt_secret=Secret("s"),
         tokens=(Secret("t1"), Secret("t2")),
         expired_token=Secret("e"),
+        no_exp_token=Secret("n"),
         ca_bundle="/ca.pem",
     )
     budgets = {f"MC_LATENCY_{m}_P95": "9" for m in ("STARTED", "THINKING", "COMPLETED")}
@@ -139,4 +140,5 @@ def test_to_env_sets_every_suite_variable_and_nothing_else(tmp_path: Path) -> No
     assert set(env) == everything - {"MC_REPORT_DATA"}  # run_suite adds it, next to the JUnit
     assert (env["MC_TOKENS"], env["MC_EXPIRED_TOKEN"], env["MC_GRACE"]) == ("t1,t2", "e", "1")
     assert env["MC_CONCURRENCY"] == "all"
-    assert sorted(target.secrets()) == ["e", "s", "t1", "t2"]
+    assert env["MC_NO_EXP_TOKEN"] == "n"
+    assert sorted(target.secrets()) == ["e", "n", "s", "t1", "t2"]

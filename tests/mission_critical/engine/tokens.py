@@ -30,9 +30,8 @@ AuthMode = Literal["jwt-secret", "static-tokens"]
 TOKEN_TTL = 3600.0  # seconds a minted token lives
 EXPIRED_AGO = 3600.0  # an expired token expired this long ago (well past any leeway)
 MALFORMED_TOKEN = "mc-malformed-token"  # not three dot-separated base64url parts
-NO_EXP_NEEDS_SECRET = (
-    "needs a correctly signed token without exp, which only the secret can make: set "
-    "MC_JWT_SECRET (static tokens cannot check that a backend demands exp)"
+NO_EXP_NEEDS = (
+    "needs a token without exp (only the secret can sign one): set MC_NO_EXP_TOKEN or MC_JWT_SECRET"
 )
 
 
@@ -77,6 +76,7 @@ class TokenSource:
     secret: str | None = field(default=None, repr=False)
     static: tuple[Credential, ...] = field(default=(), repr=False)
     expired_token: str | None = field(default=None, repr=False)
+    no_exp_token: str | None = field(default=None, repr=False)
 
     def claims(self, user: str, expires_in: float = TOKEN_TTL) -> dict[str, Any]:
         return minted_claims(self.dialect, user, now=time.time(), expires_in=expires_in)
@@ -108,9 +108,11 @@ class TokenSource:
 
     def unexpiring(self, user: str) -> str:
         """A correctly signed token for `user` with every claim but `exp`, which the contract
-        requires; AuthLimitError in static mode (signing one needs the secret)."""
+        requires; in static mode MC_NO_EXP_TOKEN, else AuthLimitError (signing needs the secret)."""
         if self.secret is None:
-            raise AuthLimitError(NO_EXP_NEEDS_SECRET)
+            if self.no_exp_token is None:
+                raise AuthLimitError(NO_EXP_NEEDS)
+            return self.no_exp_token
         claims = self.claims(user)
         del claims["exp"]
         return sign_token(claims, self.secret)
@@ -135,7 +137,16 @@ def read_claims(token: str, where: str) -> dict[str, Any]:
     return claims
 
 
-def read_static(environ: Mapping[str, str]) -> tuple[tuple[Credential, ...], str | None]:
+@dataclass(frozen=True)
+class Static:
+    """What a backend whose secret the suite lacks was given: tokens, and the refused kinds."""
+
+    tokens: tuple[Credential, ...] = field(repr=False)
+    expired: str | None = field(repr=False)
+    no_exp: str | None = field(repr=False)
+
+
+def read_static(environ: Mapping[str, str]) -> Static:
     tokens = [token.strip() for token in environ.get("MC_TOKENS", "").split(",") if token.strip()]
     static = []
     for index, token in enumerate(tokens):
@@ -157,15 +168,27 @@ def read_static(environ: Mapping[str, str]) -> tuple[tuple[Credential, ...], str
         exp = read_claims(expired, "MC_EXPIRED_TOKEN").get("exp")
         if not isinstance(exp, (int, float)) or exp > time.time():
             raise UsageError("MC_EXPIRED_TOKEN has not expired (its 'exp' is missing or ahead)")
-    return tuple(static), expired
+    no_exp = environ.get("MC_NO_EXP_TOKEN", "").strip() or None
+    if no_exp is not None and "exp" in read_claims(no_exp, "MC_NO_EXP_TOKEN"):
+        raise UsageError("MC_NO_EXP_TOKEN has an 'exp' claim: it must be a token without one")
+    return Static(tuple(static), expired, no_exp)
 
 
 def read_tokens(environ: Mapping[str, str], dialect: Dialect) -> TokenSource:
     session = secrets.token_hex(4)
     secret = environ.get("MC_JWT_SECRET", "")
-    static, expired = read_static(environ)
+    given = read_static(environ)
     if secret:
-        return TokenSource("jwt-secret", session, dialect, secret=secret, expired_token=expired)
-    if static:
-        return TokenSource("static-tokens", session, dialect, static=static, expired_token=expired)
+        return TokenSource(
+            "jwt-secret", session, dialect, secret=secret, expired_token=given.expired
+        )
+    if given.tokens:
+        return TokenSource(
+            "static-tokens",
+            session,
+            dialect,
+            static=given.tokens,
+            expired_token=given.expired,
+            no_exp_token=given.no_exp,
+        )
     raise UsageError("set MC_JWT_SECRET (to mint tokens) or MC_TOKENS (comma-separated JWTs)")
